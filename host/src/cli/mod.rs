@@ -1,0 +1,48 @@
+//! The `solomon` command line. Each subcommand lives in its own file.
+
+mod plugin_check;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Monitor Bitcoin solo miners (Bitaxe, NerdQAxe, Antminer, Whatsminer, Avalon, Braiins, LuxOS).
+#[derive(Debug, Parser)]
+#[command(name = "solomon", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: load plugins and serve the HTTP API.
+    Run(run::RunArgs),
+    /// Work with plugin files.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// `solomon plugin ...`
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Validate component files against the plugin worlds and print their name, version, world.
+    Check {
+        /// `.wasm` files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print one JSON object per file.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the parsed command; the exit code is the process's.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run(args) => run::run(args).await.map(|()| 0),
+        Command::Plugin(PluginCommand::Check { files, json }) => plugin_check::check(&files, json).await,
+    }
+}

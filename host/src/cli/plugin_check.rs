@@ -1,0 +1,41 @@
+//! `solomon plugin check FILE...`: load each file exactly as the daemon would, in the same
+//! sandbox, and say what it is or why it is rejected.
+
+use crate::runtime::{HostServices, Runtime, RuntimeConfig};
+use std::path::PathBuf;
+
+/// Checks every file; returns 0 if all are valid plugins, 1 otherwise.
+pub async fn check(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
+    let runtime = Runtime::new(RuntimeConfig { instances_per_plugin: 1, ..Default::default() }, HostServices::default())?;
+    let mut failed = 0;
+    for file in files {
+        match runtime.load_file(file).await {
+            Ok(plugin) => {
+                let m = plugin.meta();
+                if json {
+                    println!("{}", serde_json::json!({"file": file, "ok": true, "plugin": m}));
+                } else {
+                    println!(
+                        "ok: {}: {} {} (world {}, api {}, {} KiB, sha256 {})",
+                        file.display(),
+                        m.name,
+                        m.version,
+                        m.world.as_str(),
+                        m.api_version,
+                        m.size_bytes / 1024,
+                        &m.sha256[..16]
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                if json {
+                    println!("{}", serde_json::json!({"file": file, "ok": false, "error": e.to_string()}));
+                } else {
+                    eprintln!("error: {}: {e}", file.display());
+                }
+            }
+        }
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}

@@ -1,0 +1,92 @@
+//! `solomon run`: the daemon.
+
+use crate::builtin::BUILTIN_PLUGINS;
+use crate::runtime::{HostServices, Plugin, Runtime, RuntimeConfig};
+use crate::server::{self, AppState};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Options of `solomon run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Address to serve the HTTP API on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the daemon keeps its data (compiled-plugin cache, database).
+    #[arg(long, default_value = "solomon-data")]
+    pub data_dir: PathBuf,
+    /// Extra folders of `.wasm` plugins to load besides the built-in ones.
+    #[arg(long = "plugin-dir")]
+    pub plugin_dirs: Vec<PathBuf>,
+}
+
+/// Loads the built-in plugins and those in `plugin_dirs`; a bad file is logged and skipped.
+pub async fn load_plugins(runtime: &Runtime, plugin_dirs: &[PathBuf]) -> Vec<Arc<Plugin>> {
+    let mut plugins = Vec::new();
+    for builtin in BUILTIN_PLUGINS {
+        match runtime.load(builtin.wasm.into()).await {
+            Ok(p) => plugins.push(Arc::new(p)),
+            Err(e) => tracing::error!(plugin = builtin.name, "built-in plugin rejected: {e}"),
+        }
+    }
+    for dir in plugin_dirs {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(dir = %dir.display(), "cannot read plugin folder: {e}");
+                continue;
+            }
+        };
+        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "wasm")).collect();
+        files.sort();
+        for file in files {
+            match runtime.load_file(&file).await {
+                Ok(p) => plugins.push(Arc::new(p)),
+                Err(e) => tracing::error!(file = %file.display(), "plugin rejected: {e}"),
+            }
+        }
+    }
+    plugins
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let config = RuntimeConfig { cache_dir: Some(args.data_dir.join("plugin-cache")), ..Default::default() };
+    let runtime = Runtime::new(config, HostServices::default())?;
+    let state = AppState::new();
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, "serving");
+    let server = tokio::spawn(server::serve(listener, state.clone(), shutdown_signal()));
+    let plugins = load_plugins(&runtime, &args.plugin_dirs).await;
+    tracing::info!(count = plugins.len(), "plugins loaded");
+    state.set_plugins(plugins);
+    server.await.context("server task")??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

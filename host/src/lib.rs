@@ -1,0 +1,11 @@
+//! # solomon-host
+//!
+//! The Solomon daemon as a library: the WASM plugin runtime that runs miner drivers and alert
+//! rules in a sandbox, the host side of the plugin contract, and the daemon's services.
+//! The `solomon` binary is a thin command line over it.
+
+pub mod builtin;
+pub mod cli;
+pub mod host_api;
+pub mod runtime;
+pub mod server;

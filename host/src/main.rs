@@ -1,0 +1,24 @@
+//! `solomon`: a thin command line over the `solomon_host` library.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let json = std::env::var("SOLOMON_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let cli = solomon_host::cli::Cli::parse();
+    match solomon_host::cli::dispatch(cli).await {
+        Ok(code) => std::process::ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

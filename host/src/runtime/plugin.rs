@@ -1,0 +1,194 @@
+//! A loaded plugin: its metadata, a small pool of instances and their counters.
+
+use super::bindings::driver::exports::solomon::plugin::miner_driver::{Identification, PollError, Probe};
+use super::bindings::rule::exports::solomon::plugin::rule::{Alert, Event};
+use super::bindings::types::Target;
+use super::instance::{Call, Job, Reply};
+use super::{CallError, TrapKind};
+use serde::Serialize;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+/// Which world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    /// `driver`: exports `miner-driver`.
+    Driver,
+    /// `alert-rule`: exports `rule`.
+    AlertRule,
+}
+
+impl World {
+    /// The WIT world name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::Driver => "driver",
+            World::AlertRule => "alert-rule",
+        }
+    }
+}
+
+/// What a plugin declares and what the host measured when loading it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginMeta {
+    /// From `info()`.
+    pub name: String,
+    /// From `info()`.
+    pub version: String,
+    /// From `info()`.
+    pub description: String,
+    /// The world it implements.
+    pub world: World,
+    /// The contract version it was built against (`0.1.0`).
+    pub api_version: String,
+    /// Hex SHA-256 of the `.wasm`.
+    pub sha256: String,
+    /// Size of the `.wasm`.
+    pub size_bytes: usize,
+    /// Loaded from the precompiled cache.
+    pub from_cache: bool,
+    /// Compile (or cache load) time.
+    pub compile_ms: f64,
+}
+
+impl PluginMeta {
+    /// `name@version`.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+}
+
+/// Counters of one plugin, across its instances.
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    calls: AtomicU64,
+    traps: AtomicU64,
+    timeouts: AtomicU64,
+    restarts: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// A copy of [`PluginStats`].
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that trapped (timeouts included).
+    pub traps: u64,
+    /// Calls stopped for time.
+    pub timeouts: u64,
+    /// Instances rebuilt after a failure.
+    pub restarts: u64,
+    /// The most recent failure.
+    pub last_error: Option<String>,
+}
+
+impl PluginStats {
+    pub(crate) fn record_call(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn record_restart(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn record_trap(&self, kind: &TrapKind, message: &str) {
+        self.traps.fetch_add(1, Ordering::Relaxed);
+        if *kind == TrapKind::Timeout {
+            self.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(format!("{kind}: {message}"));
+        }
+    }
+    /// The current counters.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            calls: self.calls.load(Ordering::Relaxed),
+            traps: self.traps.load(Ordering::Relaxed),
+            timeouts: self.timeouts.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
+            last_error: self.last_error.lock().ok().and_then(|l| l.clone()),
+        }
+    }
+}
+
+/// A loaded plugin. Cheap to share behind an `Arc`; dropping the last handle stops its
+/// instances once their current call ends.
+pub struct Plugin {
+    pub(crate) meta: PluginMeta,
+    pub(crate) queue: mpsc::Sender<Job>,
+    pub(crate) stats: std::sync::Arc<PluginStats>,
+    pub(crate) max_result_bytes: usize,
+}
+
+impl Plugin {
+    /// Name, version, world and load facts.
+    pub fn meta(&self) -> &PluginMeta {
+        &self.meta
+    }
+
+    /// Call and failure counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    async fn call(&self, call: Call) -> Result<Reply, CallError> {
+        let (reply, answer) = oneshot::channel();
+        let unloaded = || CallError::Unloaded(self.meta.label());
+        self.queue.send(Job { call, reply }).await.map_err(|_| unloaded())?;
+        answer.await.map_err(|_| unloaded())?
+    }
+
+    fn require(&self, world: World) -> Result<(), CallError> {
+        if self.meta.world == world {
+            Ok(())
+        } else {
+            Err(CallError::WrongWorld { plugin: self.meta.label(), world: self.meta.world.as_str() })
+        }
+    }
+
+    fn bad(&self, message: String) -> CallError {
+        CallError::BadResult { plugin: self.meta.label(), message }
+    }
+
+    /// Asks a driver whether it handles the probed miner. The driver has no network here.
+    pub async fn identify(&self, probe: Probe) -> Result<Option<Identification>, CallError> {
+        self.require(World::Driver)?;
+        match self.call(Call::Identify(probe)).await? {
+            Reply::Identify(Some(mut id)) => {
+                id.confidence = id.confidence.min(100);
+                Ok(Some(id))
+            }
+            Reply::Identify(None) => Ok(None),
+            _ => Err(self.bad("unexpected reply to identify".into())),
+        }
+    }
+
+    /// Polls `target` through a driver; `Ok(Err(_))` is the driver's own typed error.
+    /// The record JSON is checked for size, not decoded.
+    pub async fn poll(&self, target: Target) -> Result<Result<String, PollError>, CallError> {
+        self.require(World::Driver)?;
+        match self.call(Call::Poll(target)).await? {
+            Reply::Poll(Ok(json)) if json.len() > self.max_result() => {
+                Err(self.bad(format!("record of {} bytes exceeds the {}-byte limit", json.len(), self.max_result())))
+            }
+            Reply::Poll(r) => Ok(r),
+            _ => Err(self.bad("unexpected reply to poll".into())),
+        }
+    }
+
+    /// Runs a rule on one event; `Ok(Err(_))` is the rule's own error message.
+    pub async fn evaluate(&self, event: Event) -> Result<Result<Vec<Alert>, String>, CallError> {
+        self.require(World::AlertRule)?;
+        match self.call(Call::Evaluate(event)).await? {
+            Reply::Evaluate(Ok(alerts)) if alerts.len() > 1000 => Err(self.bad(format!("{} alerts for one event", alerts.len()))),
+            Reply::Evaluate(r) => Ok(r),
+            _ => Err(self.bad("unexpected reply to evaluate".into())),
+        }
+    }
+
+    fn max_result(&self) -> usize {
+        self.max_result_bytes
+    }
+}

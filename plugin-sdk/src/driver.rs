@@ -1,0 +1,358 @@
+//! Miner drivers: implement [`Driver`] and call [`register_driver!`](crate::register_driver).
+//!
+//! A driver gets the probe results for an address in [`Driver::identify`] and says how sure it
+//! is that it handles that miner; [`Driver::poll`] then turns one poll into a [`MinerRecord`].
+//! The only network a driver has is [`http`], [`http_get_json`], [`tcp_request`] and
+//! [`cgminer_command`], and the host lets them reach only the miner of the current call.
+
+use crate::cgminer::{self, CgminerError};
+use crate::{MinerRecord, PluginInfo};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "driver",
+        pub_export_macro: true,
+        export_macro_name: "__export_driver_world",
+        default_bindings_module: "solomon_plugin_sdk::driver::bindings",
+        runtime_path: "solomon_plugin_sdk::__wit_bindgen::rt",
+    });
+}
+
+use bindings::exports::solomon::plugin::miner_driver as wit;
+use bindings::solomon::plugin::miner_io;
+
+/// The miner a call is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// IP address or hostname.
+    pub host: String,
+    /// Port of the web / JSON API.
+    pub http_port: u16,
+    /// Port of the CGMiner-style RPC.
+    pub rpc_port: u16,
+}
+
+impl Target {
+    /// `http://host:port` for paths on the miner's web API.
+    pub fn base_url(&self) -> String {
+        if self.http_port == 80 { format!("http://{}", self.host) } else { format!("http://{}:{}", self.host, self.http_port) }
+    }
+}
+
+/// What the host learnt about an address before any driver talked to it.
+#[derive(Debug, Clone, Default)]
+pub struct Probe {
+    /// The address probed.
+    pub target: Option<Target>,
+    /// Status of `GET /` on the HTTP port, if it answered.
+    pub http_status: Option<u16>,
+    /// Response headers (names lower-case).
+    pub http_headers: Vec<(String, String)>,
+    /// Body of `GET /` (capped by the host).
+    pub http_body: Option<String>,
+    /// Raw reply to `{"command":"version"}` on the RPC port.
+    pub rpc_version: Option<String>,
+    /// Raw reply to `{"command":"devdetails"}` on the RPC port.
+    pub rpc_devdetails: Option<String>,
+}
+
+impl Probe {
+    /// A response header by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.http_headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The `version` reply parsed leniently.
+    pub fn rpc_version_json(&self) -> Option<Value> {
+        self.rpc_version.as_deref().and_then(|s| cgminer::parse(s.as_bytes()).ok())
+    }
+
+    /// The `devdetails` reply parsed leniently.
+    pub fn rpc_devdetails_json(&self) -> Option<Value> {
+        self.rpc_devdetails.as_deref().and_then(|s| cgminer::parse(s.as_bytes()).ok())
+    }
+
+    /// Both RPC replies upper-cased, for the substring matching detection relies on.
+    pub fn rpc_text_upper(&self) -> String {
+        let mut s = self.rpc_version.clone().unwrap_or_default();
+        s.push(' ');
+        s.push_str(self.rpc_devdetails.as_deref().unwrap_or_default());
+        s.to_ascii_uppercase()
+    }
+}
+
+/// A driver's claim on a probed miner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identification {
+    /// 0..=100; the host picks the most confident driver.
+    pub confidence: u8,
+    /// `Bitaxe`, `Antminer`, ...
+    pub make: String,
+    /// Product, if known from the probe.
+    pub model: Option<String>,
+    /// Firmware family, if known.
+    pub firmware: Option<String>,
+}
+
+/// Why a poll produced no record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PollError {
+    /// Nothing answered.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// Answered, but not in time.
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// Answered with something the driver cannot decode.
+    #[error("malformed reply: {0}")]
+    Malformed(String),
+    /// Not a miner this driver handles.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The host refused an operation.
+    #[error("denied: {0}")]
+    Denied(String),
+}
+
+/// Why a network call to the miner failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IoError {
+    /// The host refused: not the assigned miner.
+    #[error("denied by host: {0}")]
+    Denied(String),
+    /// Connection refused, no route.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// No complete answer in time.
+    #[error("timed out")]
+    Timeout,
+    /// The answer exceeded the host's cap (bytes).
+    #[error("reply larger than {0} bytes")]
+    TooLarge(u32),
+    /// Not the expected protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// An HTTP status other than 2xx.
+    #[error("HTTP status {0}")]
+    Status(u16),
+    /// The body is not the JSON expected.
+    #[error("invalid JSON: {0}")]
+    Json(String),
+}
+
+impl From<miner_io::IoError> for IoError {
+    fn from(e: miner_io::IoError) -> Self {
+        match e {
+            miner_io::IoError::Denied(s) => IoError::Denied(s),
+            miner_io::IoError::Unreachable(s) => IoError::Unreachable(s),
+            miner_io::IoError::Timeout => IoError::Timeout,
+            miner_io::IoError::TooLarge(n) => IoError::TooLarge(n),
+            miner_io::IoError::Protocol(s) => IoError::Protocol(s),
+        }
+    }
+}
+
+impl From<IoError> for PollError {
+    fn from(e: IoError) -> Self {
+        match e {
+            IoError::Denied(s) => PollError::Denied(s),
+            IoError::Unreachable(s) => PollError::Unreachable(s),
+            IoError::Timeout => PollError::Timeout("no reply in time".into()),
+            e @ (IoError::TooLarge(_) | IoError::Protocol(_) | IoError::Status(_) | IoError::Json(_)) => {
+                PollError::Malformed(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<CgminerError> for PollError {
+    fn from(e: CgminerError) -> Self {
+        match e {
+            CgminerError::Status { .. } => PollError::Unsupported(e.to_string()),
+            other => PollError::Malformed(other.to_string()),
+        }
+    }
+}
+
+/// An HTTP response from the miner.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers (names lower-case).
+    pub headers: Vec<(String, String)>,
+    /// Body bytes (capped by the host).
+    pub body: Vec<u8>,
+}
+
+/// One HTTP request to the miner. `url` must point at the target's host.
+pub fn http(method: &str, url: &str, body: &[u8], timeout_ms: u32) -> Result<HttpResponse, IoError> {
+    let req = miner_io::HttpRequest {
+        method: method.to_string(),
+        url: url.to_string(),
+        headers: vec![("accept".into(), "application/json".into())],
+        body: body.to_vec(),
+        timeout_ms,
+    };
+    let r = miner_io::http(&req)?;
+    Ok(HttpResponse { status: r.status, headers: r.headers, body: r.body })
+}
+
+/// `GET` a path on the target's web API and decode the JSON body (2xx only).
+pub fn http_get_json(target: &Target, path: &str) -> Result<Value, IoError> {
+    let r = http("GET", &format!("{}{}", target.base_url(), path), &[], 0)?;
+    if !(200..300).contains(&r.status) {
+        return Err(IoError::Status(r.status));
+    }
+    serde_json::from_slice(&r.body).map_err(|e| IoError::Json(e.to_string()))
+}
+
+/// One CGMiner-framed TCP exchange: send `payload`, read until the miner closes.
+pub fn tcp_request(host: &str, port: u16, payload: &[u8], timeout_ms: u32) -> Result<Vec<u8>, IoError> {
+    Ok(miner_io::tcp_request(host, port, payload, timeout_ms)?)
+}
+
+/// Sends one CGMiner command to the target's RPC port, parses the reply with the quirk-tolerant
+/// parser and checks its status.
+pub fn cgminer_command(target: &Target, command: &str, parameter: Option<&str>) -> Result<Value, PollError> {
+    let raw = tcp_request(&target.host, target.rpc_port, &cgminer::request(command, parameter), 0)?;
+    let v = cgminer::parse(&raw)?;
+    cgminer::check_status(&v)?;
+    Ok(v)
+}
+
+/// Sends `a+b+c` as one multi-command and splits the reply per command. Firmware that cannot do
+/// multi-commands (stock Antminer S19) gets one connection per command instead. A command that
+/// fails on its own is left out of the map, so a driver can still use the rest.
+pub fn cgminer_commands(target: &Target, commands: &[&str]) -> Result<BTreeMap<String, Value>, PollError> {
+    let mut out = BTreeMap::new();
+    if commands.len() > 1
+        && let Ok(raw) = tcp_request(&target.host, target.rpc_port, &cgminer::request(&commands.join("+"), None), 0)
+        && let Ok(v) = cgminer::parse(&raw)
+    {
+        for c in commands {
+            if let Some(part) = cgminer::multi_part(&v, c)
+                && cgminer::check_status(part).is_ok()
+            {
+                out.insert((*c).to_string(), part.clone());
+            }
+        }
+        if !out.is_empty() {
+            return Ok(out);
+        }
+    }
+    let mut first_err = None;
+    for c in commands {
+        match cgminer_command(target, c, None) {
+            Ok(v) => {
+                out.insert((*c).to_string(), v);
+            }
+            Err(e @ (PollError::Unreachable(_) | PollError::Timeout(_) | PollError::Denied(_))) => return Err(e),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match (out.is_empty(), first_err) {
+        (true, Some(e)) => Err(e),
+        _ => Ok(out),
+    }
+}
+
+/// What a miner driver implements. Functions are associated (no `self`): keep memory between
+/// calls in [`crate::host::state`], which survives restarts and reloads.
+pub trait Driver {
+    /// Name, version, description; usually [`plugin_info!`](crate::plugin_info).
+    fn info() -> PluginInfo;
+    /// Whether and how confidently this driver handles the probed miner. No I/O.
+    fn identify(probe: &Probe) -> Option<Identification>;
+    /// Polls the miner once.
+    fn poll(target: &Target) -> Result<MinerRecord, PollError>;
+}
+
+#[doc(hidden)]
+pub mod __glue {
+    use super::*;
+    use bindings::solomon::plugin::types as wt;
+
+    pub fn target(t: wt::Target) -> Target {
+        Target { host: t.host, http_port: t.http_port, rpc_port: t.rpc_port }
+    }
+
+    pub fn info<D: Driver>() -> wt::PluginInfo {
+        let i = D::info();
+        wt::PluginInfo { name: i.name, version: i.version, description: i.description }
+    }
+
+    pub fn identify<D: Driver>(p: wit::Probe) -> Option<wit::Identification> {
+        let probe = Probe {
+            target: Some(target(p.target)),
+            http_status: p.http_status,
+            http_headers: p.http_headers,
+            http_body: p.http_body,
+            rpc_version: p.rpc_version,
+            rpc_devdetails: p.rpc_devdetails,
+        };
+        D::identify(&probe).map(|i| wit::Identification {
+            confidence: i.confidence.min(100),
+            make: i.make,
+            model: i.model,
+            firmware: i.firmware,
+        })
+    }
+
+    pub fn poll<D: Driver>(t: wt::Target) -> Result<String, wit::PollError> {
+        let info = D::info();
+        match D::poll(&target(t)) {
+            Ok(mut record) => {
+                if record.driver.is_empty() {
+                    record.driver = format!("{}@{}", info.name, info.version);
+                }
+                Ok(record.to_json())
+            }
+            Err(e) => Err(match e {
+                PollError::Unreachable(s) => wit::PollError::Unreachable(s),
+                PollError::Timeout(s) => wit::PollError::Timeout(s),
+                PollError::Malformed(s) => wit::PollError::Malformed(s),
+                PollError::Unsupported(s) => wit::PollError::Unsupported(s),
+                PollError::Denied(s) => wit::PollError::Denied(s),
+            }),
+        }
+    }
+}
+
+/// Exports a [`Driver`] implementation as the plugin's `driver` world.
+#[macro_export]
+macro_rules! register_driver {
+    ($driver:ty) => {
+        #[doc(hidden)]
+        pub struct __SolomonDriverExport;
+
+        impl $crate::driver::bindings::exports::solomon::plugin::miner_driver::Guest for __SolomonDriverExport {
+            fn info() -> $crate::driver::bindings::solomon::plugin::types::PluginInfo {
+                $crate::driver::__glue::info::<$driver>()
+            }
+            fn identify(
+                probe: $crate::driver::bindings::exports::solomon::plugin::miner_driver::Probe,
+            ) -> ::core::option::Option<$crate::driver::bindings::exports::solomon::plugin::miner_driver::Identification> {
+                $crate::driver::__glue::identify::<$driver>(probe)
+            }
+            fn poll(
+                target: $crate::driver::bindings::solomon::plugin::types::Target,
+            ) -> ::core::result::Result<
+                ::std::string::String,
+                $crate::driver::bindings::exports::solomon::plugin::miner_driver::PollError,
+            > {
+                $crate::driver::__glue::poll::<$driver>(target)
+            }
+        }
+
+        $crate::driver::bindings::__export_driver_world!(
+            __SolomonDriverExport with_types_in $crate::driver::bindings
+        );
+    };
+}

@@ -1,0 +1,238 @@
+//! The normalized miner record (`miner-record.md`): what every driver returns and every API shows.
+//!
+//! Units are in the field names. A value the miner did not report is `None` (absent in JSON),
+//! never `0`. Unknown fields are ignored on input so that newer drivers work with older hosts.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What a miner is doing, as far as the driver (and later the daemon) can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MinerState {
+    /// Reachable and producing work.
+    Hashing,
+    /// Reachable, not hashing (paused, zero hashrate, no share progress).
+    #[default]
+    Idle,
+    /// Reachable, stopped by a power, overheat or hardware fault.
+    Faulted,
+    /// Not reachable.
+    Offline,
+}
+
+impl MinerState {
+    /// The lowercase name used in JSON and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MinerState::Hashing => "hashing",
+            MinerState::Idle => "idle",
+            MinerState::Faulted => "faulted",
+            MinerState::Offline => "offline",
+        }
+    }
+}
+
+/// One fan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Fan {
+    /// 0-based position.
+    pub index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pct: Option<f64>,
+}
+
+/// One hash board (a single-chip home miner has one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Board {
+    /// 0-based position.
+    pub index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hashrate_hs: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temp_c: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chip_temp_c: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chips: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_chips: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+/// One configured pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Pool {
+    /// Position as the miner numbers it (0-based; Whatsminer's 1-based index is shifted).
+    pub index: u32,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alive: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub difficulty: Option<f64>,
+}
+
+/// A fault the miner itself reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct MinerError {
+    pub code: String,
+    pub message: String,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+}
+
+/// One normalized record per miner per poll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct MinerRecord {
+    /// Stable key: MAC address when known, else `host`.
+    pub id: String,
+    /// Address polled.
+    pub host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// `Bitaxe`, `NerdQAxe`, `Antminer`, `Whatsminer`, `Avalon`, ...
+    pub make: String,
+    /// Product, not chip: `Gamma`, `Supra`, `S19 Pro`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware_version: Option<String>,
+    /// Plugin that produced the record, `name@version`.
+    pub driver: String,
+    pub state: MinerState,
+    /// When the poll finished, Unix ms.
+    pub ts_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uptime_s: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hashrate_hs: Option<f64>,
+    /// Window (`1m`, `10m`, `1h`, ...) to H/s.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hashrate_avg_hs: BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_hashrate_hs: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temp_c: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temp_max_c: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vr_temp_c: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_temp_c: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub power_w: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub efficiency_j_th: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_voltage_v: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_current_a: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core_voltage_mv: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_mhz: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fans: Vec<Fan>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub boards: Vec<Board>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shares_accepted: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shares_rejected: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shares_stale: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hw_error_pct: Option<f64>,
+    /// All-time best share difficulty as the miner reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_diff: Option<f64>,
+    /// Best since the miner (or its mining process) started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_session_diff: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_difficulty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_difficulty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_height: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks_found: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<Pool>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<MinerError>,
+}
+
+impl MinerRecord {
+    /// Fills `efficiency_j_th` from power and hashrate when both are known and positive.
+    pub fn derive_efficiency(&mut self) {
+        if let (Some(w), Some(hs)) = (self.power_w, self.hashrate_hs)
+            && w > 0.0
+            && hs > 0.0
+        {
+            self.efficiency_j_th = Some(w / (hs / 1e12));
+        }
+    }
+
+    /// The record as compact JSON.
+    pub fn to_json(&self) -> String {
+        // A struct of plain fields and string-keyed maps cannot fail to serialize.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_values_stay_absent_and_round_trip() {
+        let mut r = MinerRecord {
+            id: "aa:bb".into(),
+            host: "10.0.0.2".into(),
+            make: "Bitaxe".into(),
+            state: MinerState::Hashing,
+            hashrate_hs: Some(1.0e12),
+            power_w: Some(15.0),
+            shares_accepted: Some(0),
+            ..Default::default()
+        };
+        r.derive_efficiency();
+        let json = r.to_json();
+        assert!(!json.contains("temp_c"), "absent temp must not be serialized: {json}");
+        assert!(json.contains("\"shares_accepted\":0"), "a reported zero stays: {json}");
+        assert!(json.contains("\"state\":\"hashing\""));
+        let back: MinerRecord = serde_json::from_str(&json).expect("round trip");
+        assert_eq!(back, r);
+        assert_eq!(back.efficiency_j_th, Some(15.0));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let r: MinerRecord =
+            serde_json::from_str(r#"{"id":"x","make":"M","future_field":[1,2]}"#).expect("lenient");
+        assert_eq!(r.id, "x");
+    }
+}

@@ -1,0 +1,184 @@
+//! Alert rules: implement [`Rule`] and call [`register_rule!`](crate::register_rule).
+//!
+//! The host calls [`Rule::evaluate`] for every event (a new record, a state change). A rule
+//! answers with the alerts whose condition it can judge now: `firing: true` while the condition
+//! holds, `firing: false` once it clears. The host owns the lifecycle (dedup, cooldown, mute,
+//! notifications), so a rule can simply report what it sees every time.
+
+use crate::{MinerRecord, PluginInfo, Severity};
+use serde_json::Value;
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "alert-rule",
+        pub_export_macro: true,
+        export_macro_name: "__export_rule_world",
+        default_bindings_module: "solomon_plugin_sdk::rule::bindings",
+        runtime_path: "solomon_plugin_sdk::__wit_bindgen::rt",
+    });
+}
+
+use bindings::exports::solomon::plugin::rule as wit;
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// A poll produced a new record.
+    Sample,
+    /// The miner's state changed from the first to the second (`hashing` -> `offline`).
+    StateChange(String, String),
+}
+
+/// One event for a rule to judge.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The miner's id.
+    pub miner_id: String,
+    /// What happened.
+    pub kind: EventKind,
+    /// The previous record as JSON, if any.
+    pub previous_json: Option<String>,
+    /// The current record as JSON, if any.
+    pub current_json: Option<String>,
+    /// The rule's configuration (defaults merged with per-miner overrides).
+    pub config: Value,
+    /// When it happened, Unix ms.
+    pub ts_ms: u64,
+}
+
+impl Event {
+    /// The current record decoded. `Ok(None)` if the event has none.
+    pub fn current(&self) -> Result<Option<MinerRecord>, String> {
+        decode(self.current_json.as_deref())
+    }
+
+    /// The previous record decoded. `Ok(None)` if there was none.
+    pub fn previous(&self) -> Result<Option<MinerRecord>, String> {
+        decode(self.previous_json.as_deref())
+    }
+
+    /// A number from the rule configuration, or `default`.
+    pub fn config_f64(&self, key: &str, default: f64) -> f64 {
+        self.config.get(key).and_then(crate::lenient::number).unwrap_or(default)
+    }
+}
+
+fn decode(json: Option<&str>) -> Result<Option<MinerRecord>, String> {
+    json.map(|s| serde_json::from_str(s).map_err(|e| format!("bad record from host: {e}"))).transpose()
+}
+
+/// One alert a rule reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// Distinguishes alerts of one rule on one miner (`chip`, `vr`).
+    pub key: String,
+    /// How loud.
+    pub severity: Severity,
+    /// What a person reads.
+    pub message: String,
+    /// True while the condition holds.
+    pub firing: bool,
+}
+
+impl Alert {
+    /// An alert.
+    pub fn new(key: impl Into<String>, severity: Severity, message: impl Into<String>, firing: bool) -> Self {
+        Alert { key: key.into(), severity, message: message.into(), firing }
+    }
+}
+
+/// Read-only, consistent snapshots of the host's miner store.
+pub mod store {
+    use super::bindings::solomon::plugin::store as raw;
+    use crate::MinerRecord;
+
+    /// The latest record of a miner.
+    pub fn get_miner(id: &str) -> Option<MinerRecord> {
+        raw::get_miner(id).and_then(|s| serde_json::from_str(&s).ok())
+    }
+
+    /// Ids of every known miner, sorted.
+    pub fn list_miners() -> Vec<String> {
+        raw::list_miners()
+    }
+
+    /// (Unix ms, value) samples of one numeric field, oldest first.
+    pub fn history(id: &str, metric: &str, from_ms: u64, to_ms: u64, limit: u32) -> Vec<(u64, f64)> {
+        raw::history(id, metric, from_ms, to_ms, limit)
+    }
+}
+
+/// What an alert rule implements. Functions are associated (no `self`): keep memory between
+/// events in [`crate::host::state`].
+pub trait Rule {
+    /// Name, version, description; usually [`plugin_info!`](crate::plugin_info).
+    fn info() -> PluginInfo;
+    /// Judges one event.
+    fn evaluate(event: &Event) -> Result<Vec<Alert>, String>;
+}
+
+#[doc(hidden)]
+pub mod __glue {
+    use super::*;
+    use bindings::solomon::plugin::types as wt;
+
+    pub fn info<R: Rule>() -> wt::PluginInfo {
+        let i = R::info();
+        wt::PluginInfo { name: i.name, version: i.version, description: i.description }
+    }
+
+    pub fn evaluate<R: Rule>(e: wit::Event) -> Result<Vec<wit::Alert>, String> {
+        let event = Event {
+            miner_id: e.miner_id,
+            kind: match e.kind {
+                wit::EventKind::Sample => EventKind::Sample,
+                wit::EventKind::StateChange((a, b)) => EventKind::StateChange(a, b),
+            },
+            previous_json: e.previous,
+            current_json: e.current,
+            config: serde_json::from_str(&e.config).unwrap_or(Value::Null),
+            ts_ms: e.ts_ms,
+        };
+        let alerts = R::evaluate(&event)?;
+        Ok(alerts
+            .into_iter()
+            .map(|a| wit::Alert {
+                key: a.key,
+                severity: match a.severity {
+                    Severity::Info => wt::Severity::Info,
+                    Severity::Warning => wt::Severity::Warning,
+                    Severity::Critical => wt::Severity::Critical,
+                },
+                message: a.message,
+                firing: a.firing,
+            })
+            .collect())
+    }
+}
+
+/// Exports a [`Rule`] implementation as the plugin's `alert-rule` world.
+#[macro_export]
+macro_rules! register_rule {
+    ($rule:ty) => {
+        #[doc(hidden)]
+        pub struct __SolomonRuleExport;
+
+        impl $crate::rule::bindings::exports::solomon::plugin::rule::Guest for __SolomonRuleExport {
+            fn info() -> $crate::rule::bindings::solomon::plugin::types::PluginInfo {
+                $crate::rule::__glue::info::<$rule>()
+            }
+            fn evaluate(
+                event: $crate::rule::bindings::exports::solomon::plugin::rule::Event,
+            ) -> ::core::result::Result<
+                ::std::vec::Vec<$crate::rule::bindings::exports::solomon::plugin::rule::Alert>,
+                ::std::string::String,
+            > {
+                $crate::rule::__glue::evaluate::<$rule>(event)
+            }
+        }
+
+        $crate::rule::bindings::__export_rule_world!(__SolomonRuleExport with_types_in $crate::rule::bindings);
+    };
+}

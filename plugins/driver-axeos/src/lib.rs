@@ -1,0 +1,32 @@
+//! Solomon driver for AxeOS / ESP-Miner (Bitaxe Max, Ultra, Supra, Gamma, Hex, SupraHex,
+//! GammaDuo, GammaTurbo) and the NerdQAxe / NerdAxe forks, AxeOS v2.0 to current.
+//!
+//! One `GET /api/system/info` per poll and never two requests at once: ESP32 devices are fragile.
+
+mod identify;
+mod models;
+mod parse;
+
+use solomon_plugin_sdk::driver::{Driver, Identification, PollError, Probe, Target, http_get_json};
+use solomon_plugin_sdk::{MinerRecord, PluginInfo, host};
+
+struct AxeOs;
+
+impl Driver for AxeOs {
+    fn info() -> PluginInfo {
+        solomon_plugin_sdk::plugin_info!("AxeOS / ESP-Miner (Bitaxe) and NerdQAxe over HTTP")
+    }
+
+    fn identify(probe: &Probe) -> Option<Identification> {
+        identify::identify(probe)
+    }
+
+    fn poll(target: &Target) -> Result<MinerRecord, PollError> {
+        let info = http_get_json(target, "/api/system/info")?;
+        let mut record = parse::system_info(&info, &target.host)?;
+        record.ts_ms = host::now_ms();
+        Ok(record)
+    }
+}
+
+solomon_plugin_sdk::register_driver!(AxeOs);
