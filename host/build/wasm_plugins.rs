@@ -16,21 +16,36 @@ pub struct PluginCrate {
 /// Every crate directly under `dir` (one level), by reading its `Cargo.toml`'s package name.
 pub fn crates_in(dir: &Path) -> Vec<PluginCrate> {
     let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
         let manifest = path.join("Cargo.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
         let Some(package) = text
             .lines()
             .skip_while(|l| l.trim() != "[package]")
-            .find_map(|l| l.trim().strip_prefix("name").map(|r| r.trim_start_matches([' ', '=']).trim().trim_matches('"').to_string()))
+            .find_map(|l| {
+                l.trim().strip_prefix("name").map(|r| {
+                    r.trim_start_matches([' ', '='])
+                        .trim()
+                        .trim_matches('"')
+                        .to_string()
+                })
+            })
         else {
             continue;
         };
         let is_cdylib = text.contains("cdylib");
-        let wasm_file = if is_cdylib { format!("{}.wasm", package.replace('-', "_")) } else { format!("{package}.wasm") };
+        let wasm_file = if is_cdylib {
+            format!("{}.wasm", package.replace('-', "_"))
+        } else {
+            format!("{package}.wasm")
+        };
         found.push(PluginCrate { package, wasm_file });
     }
     found
@@ -39,9 +54,13 @@ pub fn crates_in(dir: &Path) -> Vec<PluginCrate> {
 /// Where the nested build puts its output: beside the outer build's profile folders, so clean
 /// rebuilds of the outer crate reuse it.
 pub fn nested_target_dir() -> PathBuf {
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
+    let out =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
     // OUT_DIR = <target>/<profile>/build/<crate>-<hash>/out
-    out.ancestors().nth(4).map(|t| t.join("wasm-plugins")).unwrap_or_else(|| out.join("wasm-plugins"))
+    out.ancestors()
+        .nth(4)
+        .map(|t| t.join("wasm-plugins"))
+        .unwrap_or_else(|| out.join("wasm-plugins"))
 }
 
 /// Builds `crates` with one cargo invocation (profile `plugin`) and copies each component into
@@ -61,10 +80,18 @@ pub fn build(workspace: &Path, crates: &[PluginCrate]) -> Vec<(String, PathBuf)>
         cmd.args(["-p", &c.package]);
     }
     // The outer build's flags and wrappers (clippy-driver, coverage) are for the host target.
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_RUSTFLAGS"] {
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("could not run cargo to build the WASM plugins: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("could not run cargo to build the WASM plugins: {e}"));
     if !status.success() {
         panic!(
             "building the WASM plugins failed ({status}). If the error above says the target \
@@ -75,9 +102,13 @@ pub fn build(workspace: &Path, crates: &[PluginCrate]) -> Vec<(String, PathBuf)>
     crates
         .iter()
         .map(|c| {
-            let built = target_dir.join("wasm32-wasip2").join("plugin").join(&c.wasm_file);
+            let built = target_dir
+                .join("wasm32-wasip2")
+                .join("plugin")
+                .join(&c.wasm_file);
             let dest = out_dir.join(&c.wasm_file);
-            std::fs::copy(&built, &dest).unwrap_or_else(|e| panic!("{} was not produced: {e}", built.display()));
+            std::fs::copy(&built, &dest)
+                .unwrap_or_else(|e| panic!("{} was not produced: {e}", built.display()));
             (c.package.clone(), dest)
         })
         .collect()
@@ -88,5 +119,8 @@ pub fn rerun_if_changed(workspace: &Path, dirs: &[&str]) {
     for d in dirs {
         println!("cargo:rerun-if-changed={}", workspace.join(d).display());
     }
-    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("Cargo.lock").display()
+    );
 }

@@ -1,11 +1,11 @@
 //! The HTTP API (axum). For now: health, readiness and the loaded plugins.
 
 use crate::runtime::Plugin;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
-use axum::Router;
 use std::sync::{Arc, RwLock};
 
 /// What the HTTP handlers share.
@@ -59,6 +59,12 @@ async fn plugins(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

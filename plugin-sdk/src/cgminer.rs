@@ -74,7 +74,12 @@ struct Repairer {
 
 impl Repairer {
     fn new(cap: usize) -> Self {
-        Repairer { out: String::with_capacity(cap), stack: Vec::new(), last: Last::Start, safe: (0, 0) }
+        Repairer {
+            out: String::with_capacity(cap),
+            stack: Vec::new(),
+            last: Last::Start,
+            safe: (0, 0),
+        }
     }
 
     fn mark_safe(&mut self) {
@@ -95,7 +100,8 @@ impl Repairer {
     }
 
     fn in_object_key_position(&self) -> bool {
-        self.stack.last() == Some(&Container::Object) && !matches!(self.last, Last::Key | Last::Colon)
+        self.stack.last() == Some(&Container::Object)
+            && !matches!(self.last, Last::Key | Last::Colon)
     }
 
     fn value_done(&mut self) {
@@ -113,7 +119,8 @@ impl Repairer {
         } else {
             self.before_element();
         }
-        self.out.push(if c == Container::Object { '{' } else { '[' });
+        self.out
+            .push(if c == Container::Object { '{' } else { '[' });
         self.stack.push(c);
         self.last = Last::Open;
         self.mark_safe();
@@ -125,10 +132,15 @@ impl Repairer {
             return;
         }
         if matches!(self.last, Last::Key | Last::Colon) {
-            self.out.push_str(if self.last == Last::Key { ":null" } else { "null" });
+            self.out.push_str(if self.last == Last::Key {
+                ":null"
+            } else {
+                "null"
+            });
         }
         let top = self.stack.pop().unwrap_or(c);
-        self.out.push(if top == Container::Object { '}' } else { ']' });
+        self.out
+            .push(if top == Container::Object { '}' } else { ']' });
         self.value_done();
     }
 
@@ -199,7 +211,8 @@ impl Repairer {
             self.out.truncate(len);
             self.stack.truncate(depth);
             while let Some(c) = self.stack.pop() {
-                self.out.push(if c == Container::Object { '}' } else { ']' });
+                self.out
+                    .push(if c == Container::Object { '}' } else { ']' });
             }
         }
         self.out
@@ -285,7 +298,8 @@ pub fn repair(raw: &[u8]) -> String {
             b if b.is_ascii_whitespace() || b == 0 => i += 1,
             _ => {
                 let start = i;
-                while i < bytes.len() && !matches!(bytes[i], b'{' | b'}' | b'[' | b']' | b',' | b':' | b'"' | 0)
+                while i < bytes.len()
+                    && !matches!(bytes[i], b'{' | b'}' | b'[' | b']' | b',' | b':' | b'"' | 0)
                     && !bytes[i].is_ascii_whitespace()
                 {
                     i += 1;
@@ -318,12 +332,18 @@ pub fn parse(raw: &[u8]) -> Result<Value, CgminerError> {
     if value.is_object() || value.is_array() {
         Ok(value)
     } else {
-        Err(CgminerError::Malformed(format!("not a JSON object (reply starts {:?})", head())))
+        Err(CgminerError::Malformed(format!(
+            "not a JSON object (reply starts {:?})",
+            head()
+        )))
     }
 }
 
 fn trim_nul(raw: &[u8]) -> &[u8] {
-    let end = raw.iter().rposition(|&b| b != 0 && !b.is_ascii_whitespace()).map_or(0, |p| p + 1);
+    let end = raw
+        .iter()
+        .rposition(|&b| b != 0 && !b.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
     &raw[..end]
 }
 
@@ -332,7 +352,10 @@ fn trim_nul(raw: &[u8]) -> &[u8] {
 pub fn check_status(reply: &Value) -> Result<(), CgminerError> {
     let (status, holder) = match reply.get("STATUS") {
         Some(Value::Array(a)) => match a.first() {
-            Some(first) => (first.get("STATUS").and_then(Value::as_str).unwrap_or("S"), first),
+            Some(first) => (
+                first.get("STATUS").and_then(Value::as_str).unwrap_or("S"),
+                first,
+            ),
             None => return Ok(()),
         },
         Some(Value::String(s)) => (s.as_str(), reply),
@@ -357,7 +380,9 @@ pub fn check_status(reply: &Value) -> Result<(), CgminerError> {
 pub fn section<'a>(reply: &'a Value, name: &str) -> Result<&'a Value, CgminerError> {
     check_status(reply)?;
     match reply.get(name) {
-        Some(Value::Array(a)) => a.first().ok_or_else(|| CgminerError::MissingSection(name.to_string())),
+        Some(Value::Array(a)) => a
+            .first()
+            .ok_or_else(|| CgminerError::MissingSection(name.to_string())),
         Some(v @ Value::Object(_)) => Ok(v),
         _ => Err(CgminerError::MissingSection(name.to_string())),
     }
@@ -395,7 +420,10 @@ mod tests {
     fn valid_json_is_untouched() {
         let s = r#"{"STATUS":[{"STATUS":"S","Msg":"nan inf }{ ,}"}],"SUMMARY":[{"GHS 5s":"1.5","x":[1,2.5e3,-3]}],"id":1}"#;
         assert_eq!(p(s), serde_json::from_str::<Value>(s).expect("valid"));
-        assert_eq!(serde_json::from_str::<Value>(&repair(s.as_bytes())).expect("repaired"), p(s));
+        assert_eq!(
+            serde_json::from_str::<Value>(&repair(s.as_bytes())).expect("repaired"),
+            p(s)
+        );
     }
 
     #[test]
@@ -406,7 +434,10 @@ mod tests {
 
     #[test]
     fn missing_commas() {
-        assert_eq!(p(r#"{"STATS":[{"Type":"S9i"}{"STATS":0}]}"#), json!({"STATS":[{"Type":"S9i"},{"STATS":0}]}));
+        assert_eq!(
+            p(r#"{"STATS":[{"Type":"S9i"}{"STATS":0}]}"#),
+            json!({"STATS":[{"Type":"S9i"},{"STATS":0}]})
+        );
         assert_eq!(p(r#"{"a":"x""temp0":5}"#), json!({"a":"x","temp0":5}));
     }
 
@@ -419,7 +450,10 @@ mod tests {
 
     #[test]
     fn inf_and_nan_are_not_reported() {
-        assert_eq!(p(r#"{"a":inf,"b":nan,"c":-inf,"d":"inf"}"#), json!({"a":null,"b":null,"c":null,"d":"inf"}));
+        assert_eq!(
+            p(r#"{"a":inf,"b":nan,"c":-inf,"d":"inf"}"#),
+            json!({"a":null,"b":null,"c":null,"d":"inf"})
+        );
     }
 
     #[test]
@@ -429,13 +463,19 @@ mod tests {
 
     #[test]
     fn newline_inside_string() {
-        assert_eq!(p("{\"Msg\":\"line1\nline2\"}"), json!({"Msg":"line1 line2"}));
+        assert_eq!(
+            p("{\"Msg\":\"line1\nline2\"}"),
+            json!({"Msg":"line1 line2"})
+        );
     }
 
     #[test]
     fn truncated_reply_keeps_complete_elements() {
         let v = p(r#"{"STATUS":[{"STATUS":"S"}],"ERR":[{"c":1},{"c":2},{"c":3"#);
-        assert_eq!(v, json!({"STATUS":[{"STATUS":"S"}],"ERR":[{"c":1},{"c":2},{}]}));
+        assert_eq!(
+            v,
+            json!({"STATUS":[{"STATUS":"S"}],"ERR":[{"c":1},{"c":2},{}]})
+        );
         let v = p(r#"{"a":[1,2,3"#);
         assert_eq!(v, json!({"a":[1,2]}));
         let v = p(r#"{"a":"unterminated"#);
@@ -446,7 +486,10 @@ mod tests {
     fn empty_and_garbage() {
         assert_eq!(parse(b""), Err(CgminerError::Empty));
         assert_eq!(parse(b"\0\0"), Err(CgminerError::Empty));
-        assert!(matches!(parse(b"HTTP/1.1 400 Bad Request"), Err(CgminerError::Malformed(_))));
+        assert!(matches!(
+            parse(b"HTTP/1.1 400 Bad Request"),
+            Err(CgminerError::Malformed(_))
+        ));
         assert!(matches!(parse(b"hello"), Err(CgminerError::Malformed(_))));
         assert!(matches!(parse(b"42"), Err(CgminerError::Malformed(_))));
     }
@@ -454,19 +497,34 @@ mod tests {
     #[test]
     fn status_checks() {
         let ok = p(r#"{"STATUS":[{"STATUS":"S","Code":11}],"SUMMARY":[{"Elapsed":5}]}"#);
-        assert_eq!(section(&ok, "SUMMARY").ok().and_then(|s| s.get("Elapsed")), Some(&json!(5)));
-        let denied = p(r#"{"STATUS":[{"STATUS":"E","Code":45,"Msg":"Access denied to 'quit' command"}]}"#);
-        assert!(matches!(check_status(&denied), Err(CgminerError::Status { code: 45, .. })));
+        assert_eq!(
+            section(&ok, "SUMMARY").ok().and_then(|s| s.get("Elapsed")),
+            Some(&json!(5))
+        );
+        let denied =
+            p(r#"{"STATUS":[{"STATUS":"E","Code":45,"Msg":"Access denied to 'quit' command"}]}"#);
+        assert!(matches!(
+            check_status(&denied),
+            Err(CgminerError::Status { code: 45, .. })
+        ));
         let flat = p(r#"{"STATUS":"S","When":1,"Code":131,"Msg":{"btmineroff":"false"}}"#);
         assert!(check_status(&flat).is_ok());
         let flat_err = p(r#"{"STATUS":"E","Code":14,"Msg":"invalid cmd"}"#);
-        assert!(matches!(check_status(&flat_err), Err(CgminerError::Status { code: 14, .. })));
-        assert!(matches!(section(&ok, "POOLS"), Err(CgminerError::MissingSection(_))));
+        assert!(matches!(
+            check_status(&flat_err),
+            Err(CgminerError::Status { code: 14, .. })
+        ));
+        assert!(matches!(
+            section(&ok, "POOLS"),
+            Err(CgminerError::MissingSection(_))
+        ));
     }
 
     #[test]
     fn multi_command_shape() {
-        let v = p(r#"{"summary":[{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"Elapsed":1}]}],"pools":[{"STATUS":[{"STATUS":"S"}],"POOLS":[]}],"id":1}"#);
+        let v = p(
+            r#"{"summary":[{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"Elapsed":1}]}],"pools":[{"STATUS":[{"STATUS":"S"}],"POOLS":[]}],"id":1}"#,
+        );
         let s = multi_part(&v, "summary").expect("summary part");
         assert!(section(s, "SUMMARY").is_ok());
         assert!(multi_part(&v, "devs").is_none());
@@ -474,7 +532,13 @@ mod tests {
 
     #[test]
     fn request_encoding() {
-        assert_eq!(request("summary", None), br#"{"command":"summary"}"#.to_vec());
-        assert_eq!(request("pools", Some("0")), br#"{"command":"pools","parameter":"0"}"#.to_vec());
+        assert_eq!(
+            request("summary", None),
+            br#"{"command":"summary"}"#.to_vec()
+        );
+        assert_eq!(
+            request("pools", Some("0")),
+            br#"{"command":"pools","parameter":"0"}"#.to_vec()
+        );
     }
 }

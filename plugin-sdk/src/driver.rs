@@ -39,7 +39,11 @@ pub struct Target {
 impl Target {
     /// `http://host:port` for paths on the miner's web API.
     pub fn base_url(&self) -> String {
-        if self.http_port == 80 { format!("http://{}", self.host) } else { format!("http://{}:{}", self.host, self.http_port) }
+        if self.http_port == 80 {
+            format!("http://{}", self.host)
+        } else {
+            format!("http://{}:{}", self.host, self.http_port)
+        }
     }
 }
 
@@ -63,17 +67,24 @@ pub struct Probe {
 impl Probe {
     /// A response header by lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.http_headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.http_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The `version` reply parsed leniently.
     pub fn rpc_version_json(&self) -> Option<Value> {
-        self.rpc_version.as_deref().and_then(|s| cgminer::parse(s.as_bytes()).ok())
+        self.rpc_version
+            .as_deref()
+            .and_then(|s| cgminer::parse(s.as_bytes()).ok())
     }
 
     /// The `devdetails` reply parsed leniently.
     pub fn rpc_devdetails_json(&self) -> Option<Value> {
-        self.rpc_devdetails.as_deref().and_then(|s| cgminer::parse(s.as_bytes()).ok())
+        self.rpc_devdetails
+            .as_deref()
+            .and_then(|s| cgminer::parse(s.as_bytes()).ok())
     }
 
     /// Both RPC replies upper-cased, for the substring matching detection relies on.
@@ -162,9 +173,10 @@ impl From<IoError> for PollError {
             IoError::Denied(s) => PollError::Denied(s),
             IoError::Unreachable(s) => PollError::Unreachable(s),
             IoError::Timeout => PollError::Timeout("no reply in time".into()),
-            e @ (IoError::TooLarge(_) | IoError::Protocol(_) | IoError::Status(_) | IoError::Json(_)) => {
-                PollError::Malformed(e.to_string())
-            }
+            e @ (IoError::TooLarge(_)
+            | IoError::Protocol(_)
+            | IoError::Status(_)
+            | IoError::Json(_)) => PollError::Malformed(e.to_string()),
         }
     }
 }
@@ -190,7 +202,12 @@ pub struct HttpResponse {
 }
 
 /// One HTTP request to the miner. `url` must point at the target's host.
-pub fn http(method: &str, url: &str, body: &[u8], timeout_ms: u32) -> Result<HttpResponse, IoError> {
+pub fn http(
+    method: &str,
+    url: &str,
+    body: &[u8],
+    timeout_ms: u32,
+) -> Result<HttpResponse, IoError> {
     let req = miner_io::HttpRequest {
         method: method.to_string(),
         url: url.to_string(),
@@ -199,7 +216,11 @@ pub fn http(method: &str, url: &str, body: &[u8], timeout_ms: u32) -> Result<Htt
         timeout_ms,
     };
     let r = miner_io::http(&req)?;
-    Ok(HttpResponse { status: r.status, headers: r.headers, body: r.body })
+    Ok(HttpResponse {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
+    })
 }
 
 /// `GET` a path on the target's web API and decode the JSON body (2xx only).
@@ -212,14 +233,28 @@ pub fn http_get_json(target: &Target, path: &str) -> Result<Value, IoError> {
 }
 
 /// One CGMiner-framed TCP exchange: send `payload`, read until the miner closes.
-pub fn tcp_request(host: &str, port: u16, payload: &[u8], timeout_ms: u32) -> Result<Vec<u8>, IoError> {
+pub fn tcp_request(
+    host: &str,
+    port: u16,
+    payload: &[u8],
+    timeout_ms: u32,
+) -> Result<Vec<u8>, IoError> {
     Ok(miner_io::tcp_request(host, port, payload, timeout_ms)?)
 }
 
 /// Sends one CGMiner command to the target's RPC port, parses the reply with the quirk-tolerant
 /// parser and checks its status.
-pub fn cgminer_command(target: &Target, command: &str, parameter: Option<&str>) -> Result<Value, PollError> {
-    let raw = tcp_request(&target.host, target.rpc_port, &cgminer::request(command, parameter), 0)?;
+pub fn cgminer_command(
+    target: &Target,
+    command: &str,
+    parameter: Option<&str>,
+) -> Result<Value, PollError> {
+    let raw = tcp_request(
+        &target.host,
+        target.rpc_port,
+        &cgminer::request(command, parameter),
+        0,
+    )?;
     let v = cgminer::parse(&raw)?;
     cgminer::check_status(&v)?;
     Ok(v)
@@ -228,10 +263,18 @@ pub fn cgminer_command(target: &Target, command: &str, parameter: Option<&str>) 
 /// Sends `a+b+c` as one multi-command and splits the reply per command. Firmware that cannot do
 /// multi-commands (stock Antminer S19) gets one connection per command instead. A command that
 /// fails on its own is left out of the map, so a driver can still use the rest.
-pub fn cgminer_commands(target: &Target, commands: &[&str]) -> Result<BTreeMap<String, Value>, PollError> {
+pub fn cgminer_commands(
+    target: &Target,
+    commands: &[&str],
+) -> Result<BTreeMap<String, Value>, PollError> {
     let mut out = BTreeMap::new();
     if commands.len() > 1
-        && let Ok(raw) = tcp_request(&target.host, target.rpc_port, &cgminer::request(&commands.join("+"), None), 0)
+        && let Ok(raw) = tcp_request(
+            &target.host,
+            target.rpc_port,
+            &cgminer::request(&commands.join("+"), None),
+            0,
+        )
         && let Ok(v) = cgminer::parse(&raw)
     {
         for c in commands {
@@ -251,7 +294,9 @@ pub fn cgminer_commands(target: &Target, commands: &[&str]) -> Result<BTreeMap<S
             Ok(v) => {
                 out.insert((*c).to_string(), v);
             }
-            Err(e @ (PollError::Unreachable(_) | PollError::Timeout(_) | PollError::Denied(_))) => return Err(e),
+            Err(e @ (PollError::Unreachable(_) | PollError::Timeout(_) | PollError::Denied(_))) => {
+                return Err(e);
+            }
             Err(e) => {
                 first_err.get_or_insert(e);
             }
@@ -280,12 +325,20 @@ pub mod __glue {
     use bindings::solomon::plugin::types as wt;
 
     pub fn target(t: wt::Target) -> Target {
-        Target { host: t.host, http_port: t.http_port, rpc_port: t.rpc_port }
+        Target {
+            host: t.host,
+            http_port: t.http_port,
+            rpc_port: t.rpc_port,
+        }
     }
 
     pub fn info<D: Driver>() -> wt::PluginInfo {
         let i = D::info();
-        wt::PluginInfo { name: i.name, version: i.version, description: i.description }
+        wt::PluginInfo {
+            name: i.name,
+            version: i.version,
+            description: i.description,
+        }
     }
 
     pub fn identify<D: Driver>(p: wit::Probe) -> Option<wit::Identification> {

@@ -86,7 +86,11 @@ pub mod state {
 
     /// Atomically replaces the value of `key` if it still equals `expected` (`None`: absent).
     /// `new = None` deletes. True if the swap happened.
-    pub fn compare_and_swap(key: &str, expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool, StateError> {
+    pub fn compare_and_swap(
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StateError> {
         Ok(raw::plugin_state::compare_and_swap(key, expected, new)?)
     }
 
@@ -99,7 +103,9 @@ pub mod state {
     pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>, StateError> {
         match get(key) {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StateError::Json(e.to_string())),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StateError::Json(e.to_string())),
         }
     }
 
@@ -120,7 +126,9 @@ pub mod state {
             let old = get(key);
             let current = match &old {
                 None => None,
-                Some(b) => Some(serde_json::from_slice(b).map_err(|e| StateError::Json(e.to_string()))?),
+                Some(b) => {
+                    Some(serde_json::from_slice(b).map_err(|e| StateError::Json(e.to_string()))?)
+                }
             };
             let new = f(current);
             let bytes = serde_json::to_vec(&new).map_err(|e| StateError::Json(e.to_string()))?;

@@ -130,7 +130,13 @@ mod tests {
     fn number_or_string() {
         assert_eq!(number(&json!(36603151167u64)), Some(36603151167.0));
         assert_eq!(number(&json!("140258.58")), Some(140258.58));
-        assert_eq!(field_any(&json!({"stratumDiff": 1000}), &["poolDifficulty", "stratumDiff"]), Some(1000.0));
+        assert_eq!(
+            field_any(
+                &json!({"stratumDiff": 1000}),
+                &["poolDifficulty", "stratumDiff"]
+            ),
+            Some(1000.0)
+        );
     }
 
     #[test]
@@ -141,6 +147,9 @@ mod tests {
         assert_eq!(boolean(&json!(1)), Some(true));
         assert_eq!(boolean(&json!("Alive")), Some(true));
         assert_eq!(boolean(&json!("maybe")), None);
-        assert_eq!(string_field(&json!({"v": "'20210322.22.REL'"}), "v").as_deref(), Some("20210322.22.REL"));
+        assert_eq!(
+            string_field(&json!({"v": "'20210322.22.REL'"}), "v").as_deref(),
+            Some("20210322.22.REL")
+        );
     }
 }

@@ -83,7 +83,9 @@ pub enum Severity {
 macro_rules! plugin_info {
     ($description:expr) => {
         $crate::PluginInfo {
-            name: env!("CARGO_PKG_NAME").trim_start_matches("solomon-").to_string(),
+            name: env!("CARGO_PKG_NAME")
+                .trim_start_matches("solomon-")
+                .to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             description: ::std::string::String::from($description),
         }

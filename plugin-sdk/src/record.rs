@@ -221,8 +221,14 @@ mod tests {
         };
         r.derive_efficiency();
         let json = r.to_json();
-        assert!(!json.contains("temp_c"), "absent temp must not be serialized: {json}");
-        assert!(json.contains("\"shares_accepted\":0"), "a reported zero stays: {json}");
+        assert!(
+            !json.contains("temp_c"),
+            "absent temp must not be serialized: {json}"
+        );
+        assert!(
+            json.contains("\"shares_accepted\":0"),
+            "a reported zero stays: {json}"
+        );
         assert!(json.contains("\"state\":\"hashing\""));
         let back: MinerRecord = serde_json::from_str(&json).expect("round trip");
         assert_eq!(back, r);

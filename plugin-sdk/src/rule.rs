@@ -61,12 +61,16 @@ impl Event {
 
     /// A number from the rule configuration, or `default`.
     pub fn config_f64(&self, key: &str, default: f64) -> f64 {
-        self.config.get(key).and_then(crate::lenient::number).unwrap_or(default)
+        self.config
+            .get(key)
+            .and_then(crate::lenient::number)
+            .unwrap_or(default)
     }
 }
 
 fn decode(json: Option<&str>) -> Result<Option<MinerRecord>, String> {
-    json.map(|s| serde_json::from_str(s).map_err(|e| format!("bad record from host: {e}"))).transpose()
+    json.map(|s| serde_json::from_str(s).map_err(|e| format!("bad record from host: {e}")))
+        .transpose()
 }
 
 /// One alert a rule reports.
@@ -84,8 +88,18 @@ pub struct Alert {
 
 impl Alert {
     /// An alert.
-    pub fn new(key: impl Into<String>, severity: Severity, message: impl Into<String>, firing: bool) -> Self {
-        Alert { key: key.into(), severity, message: message.into(), firing }
+    pub fn new(
+        key: impl Into<String>,
+        severity: Severity,
+        message: impl Into<String>,
+        firing: bool,
+    ) -> Self {
+        Alert {
+            key: key.into(),
+            severity,
+            message: message.into(),
+            firing,
+        }
     }
 }
 
@@ -105,7 +119,13 @@ pub mod store {
     }
 
     /// (Unix ms, value) samples of one numeric field, oldest first.
-    pub fn history(id: &str, metric: &str, from_ms: u64, to_ms: u64, limit: u32) -> Vec<(u64, f64)> {
+    pub fn history(
+        id: &str,
+        metric: &str,
+        from_ms: u64,
+        to_ms: u64,
+        limit: u32,
+    ) -> Vec<(u64, f64)> {
         raw::history(id, metric, from_ms, to_ms, limit)
     }
 }
@@ -126,7 +146,11 @@ pub mod __glue {
 
     pub fn info<R: Rule>() -> wt::PluginInfo {
         let i = R::info();
-        wt::PluginInfo { name: i.name, version: i.version, description: i.description }
+        wt::PluginInfo {
+            name: i.name,
+            version: i.version,
+            description: i.description,
+        }
     }
 
     pub fn evaluate<R: Rule>(e: wit::Event) -> Result<Vec<wit::Alert>, String> {

@@ -32,7 +32,11 @@ impl HashUnit {
 
     /// Reads `"GH"`, `"GH/s"`, `"mhs"`, `"TH"` ... (Antminer `rate_unit`).
     pub fn parse(s: &str) -> Option<HashUnit> {
-        let s = s.trim().trim_end_matches("/s").trim_end_matches('S').trim_end_matches('s');
+        let s = s
+            .trim()
+            .trim_end_matches("/s")
+            .trim_end_matches('S')
+            .trim_end_matches('s');
         Some(match s.to_ascii_uppercase().as_str() {
             "H" => HashUnit::H,
             "K" | "KH" => HashUnit::KH,

@@ -37,12 +37,22 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the built-in plugins to a folder as `.wasm` files (to inspect or check them).
+    ExportBuiltin {
+        /// Folder to write to (created if missing).
+        dir: PathBuf,
+    },
 }
 
 /// Runs the parsed command; the exit code is the process's.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(args) => run::run(args).await.map(|()| 0),
-        Command::Plugin(PluginCommand::Check { files, json }) => plugin_check::check(&files, json).await,
+        Command::Plugin(PluginCommand::Check { files, json }) => {
+            plugin_check::check(&files, json).await
+        }
+        Command::Plugin(PluginCommand::ExportBuiltin { dir }) => {
+            plugin_check::export_builtin(&dir).map(|()| 0)
+        }
     }
 }

@@ -1,19 +1,42 @@
 //! `solomon plugin check FILE...`: load each file exactly as the daemon would, in the same
 //! sandbox, and say what it is or why it is rejected.
 
+use crate::builtin::BUILTIN_PLUGINS;
 use crate::runtime::{HostServices, Runtime, RuntimeConfig};
-use std::path::PathBuf;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+/// Writes every built-in plugin to `dir/<name>.wasm`.
+pub fn export_builtin(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for p in BUILTIN_PLUGINS {
+        let path = dir.join(format!("{}.wasm", p.name));
+        std::fs::write(&path, p.wasm)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}
 
 /// Checks every file; returns 0 if all are valid plugins, 1 otherwise.
 pub async fn check(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
-    let runtime = Runtime::new(RuntimeConfig { instances_per_plugin: 1, ..Default::default() }, HostServices::default())?;
+    let runtime = Runtime::new(
+        RuntimeConfig {
+            instances_per_plugin: 1,
+            ..Default::default()
+        },
+        HostServices::default(),
+    )?;
     let mut failed = 0;
     for file in files {
         match runtime.load_file(file).await {
             Ok(plugin) => {
                 let m = plugin.meta();
                 if json {
-                    println!("{}", serde_json::json!({"file": file, "ok": true, "plugin": m}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"file": file, "ok": true, "plugin": m})
+                    );
                 } else {
                     println!(
                         "ok: {}: {} {} (world {}, api {}, {} KiB, sha256 {})",
@@ -30,7 +53,10 @@ pub async fn check(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
             Err(e) => {
                 failed += 1;
                 if json {
-                    println!("{}", serde_json::json!({"file": file, "ok": false, "error": e.to_string()}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"file": file, "ok": false, "error": e.to_string()})
+                    );
                 } else {
                     eprintln!("error: {}: {e}", file.display());
                 }

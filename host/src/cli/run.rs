@@ -39,7 +39,10 @@ pub async fn load_plugins(runtime: &Runtime, plugin_dirs: &[PathBuf]) -> Vec<Arc
                 continue;
             }
         };
-        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "wasm")).collect();
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
         files.sort();
         for file in files {
             match runtime.load_file(&file).await {
@@ -53,11 +56,17 @@ pub async fn load_plugins(runtime: &Runtime, plugin_dirs: &[PathBuf]) -> Vec<Arc
 
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
-    let config = RuntimeConfig { cache_dir: Some(args.data_dir.join("plugin-cache")), ..Default::default() };
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let config = RuntimeConfig {
+        cache_dir: Some(args.data_dir.join("plugin-cache")),
+        ..Default::default()
+    };
     let runtime = Runtime::new(config, HostServices::default())?;
     let state = AppState::new();
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "serving");
     let server = tokio::spawn(server::serve(listener, state.clone(), shutdown_signal()));
     let plugins = load_plugins(&runtime, &args.plugin_dirs).await;

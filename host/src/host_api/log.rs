@@ -18,7 +18,12 @@ pub struct LogCtx {
 impl LogCtx {
     /// A context for `plugin`.
     pub fn new(plugin: Arc<str>, max_bytes: usize) -> Self {
-        LogCtx { plugin, budget: 0, dropped: 0, max_bytes }
+        LogCtx {
+            plugin,
+            budget: 0,
+            dropped: 0,
+            max_bytes,
+        }
     }
 }
 

@@ -27,11 +27,19 @@ pub struct MinerIoCtx {
 impl MinerIoCtx {
     /// No target until the runtime sets one for a call.
     pub fn new(limits: BoundaryLimits) -> Self {
-        MinerIoCtx { target: None, limits, io_time: Duration::ZERO }
+        MinerIoCtx {
+            target: None,
+            limits,
+            io_time: Duration::ZERO,
+        }
     }
 
     fn timeout(&self, requested_ms: u32) -> Duration {
-        let ms = if requested_ms == 0 { self.limits.io_timeout_ms } else { requested_ms.min(self.limits.io_timeout_max_ms) };
+        let ms = if requested_ms == 0 {
+            self.limits.io_timeout_ms
+        } else {
+            requested_ms.min(self.limits.io_timeout_max_ms)
+        };
         Duration::from_millis(u64::from(ms))
     }
 
@@ -41,14 +49,20 @@ impl MinerIoCtx {
             return Err(IoError::Denied("no miner is assigned to this call".into()));
         };
         if normalize_host(host) != normalize_host(&target.host) {
-            return Err(IoError::Denied(format!("{host} is not this call's miner ({})", target.host)));
+            return Err(IoError::Denied(format!(
+                "{host} is not this call's miner ({})",
+                target.host
+            )));
         }
         Ok(target.host.clone())
     }
 }
 
 fn normalize_host(h: &str) -> String {
-    h.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase()
+    h.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase()
 }
 
 /// `HasData` marker projecting the store onto [`MinerIoCtx`].
@@ -63,27 +77,43 @@ fn connect_error(e: &std::io::Error) -> IoError {
 }
 
 async fn connect(host: &str, port: u16) -> Result<TcpStream, IoError> {
-    let stream = TcpStream::connect((host, port)).await.map_err(|e| connect_error(&e))?;
+    let stream = TcpStream::connect((host, port))
+        .await
+        .map_err(|e| connect_error(&e))?;
     // Small request/response exchanges: don't wait for Nagle.
     let _ = stream.set_nodelay(true);
     Ok(stream)
 }
 
-async fn http_exchange(host: String, port: u16, req: hyper::Request<Full<Bytes>>, max_body: usize) -> Result<HttpResponse, IoError> {
+async fn http_exchange(
+    host: String,
+    port: u16,
+    req: hyper::Request<Full<Bytes>>,
+    max_body: usize,
+) -> Result<HttpResponse, IoError> {
     let stream = connect(&host, port).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .map_err(|e| IoError::Protocol(e.to_string()))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| IoError::Protocol(e.to_string()))?;
     // The connection task ends when the exchange is done or the sender is dropped.
     let conn_task = tokio::spawn(conn);
     let result = async {
-        let resp = sender.send_request(req).await.map_err(|e| IoError::Protocol(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| IoError::Protocol(e.to_string()))?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
             .iter()
             .take(64)
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = Limited::new(resp.into_body(), max_body)
             .collect()
@@ -97,20 +127,35 @@ async fn http_exchange(host: String, port: u16, req: hyper::Request<Full<Bytes>>
             })?
             .to_bytes()
             .to_vec();
-        Ok(HttpResponse { status, headers, body })
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
     .await;
     conn_task.abort();
     result
 }
 
-async fn tcp_exchange(host: String, port: u16, payload: Vec<u8>, max_reply: usize) -> Result<Vec<u8>, IoError> {
+async fn tcp_exchange(
+    host: String,
+    port: u16,
+    payload: Vec<u8>,
+    max_reply: usize,
+) -> Result<Vec<u8>, IoError> {
     let mut stream = connect(&host, port).await?;
-    stream.write_all(&payload).await.map_err(|e| IoError::Protocol(format!("write failed: {e}")))?;
+    stream
+        .write_all(&payload)
+        .await
+        .map_err(|e| IoError::Protocol(format!("write failed: {e}")))?;
     let mut reply = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {
-        let n = stream.read(&mut buf).await.map_err(|e| IoError::Protocol(format!("read failed: {e}")))?;
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| IoError::Protocol(format!("read failed: {e}")))?;
         if n == 0 {
             return Ok(reply);
         }
@@ -123,18 +168,28 @@ async fn tcp_exchange(host: String, port: u16, payload: Vec<u8>, max_reply: usiz
 
 impl Host for MinerIoCtx {
     async fn http(&mut self, req: HttpRequest) -> Result<HttpResponse, IoError> {
-        let uri: hyper::Uri = req.url.parse().map_err(|e| IoError::Protocol(format!("bad URL {:?}: {e}", req.url)))?;
+        let uri: hyper::Uri = req
+            .url
+            .parse()
+            .map_err(|e| IoError::Protocol(format!("bad URL {:?}: {e}", req.url)))?;
         if uri.scheme_str() != Some("http") {
-            return Err(IoError::Protocol(format!("only http:// URLs are supported, got {:?}", req.url)));
+            return Err(IoError::Protocol(format!(
+                "only http:// URLs are supported, got {:?}",
+                req.url
+            )));
         }
         let host = self.authorize(uri.host().unwrap_or_default())?;
         if req.body.len() > self.limits.request_bytes {
             return Err(IoError::TooLarge(self.limits.request_bytes as u32));
         }
-        let method = hyper::Method::from_bytes(req.method.as_bytes()).map_err(|_| IoError::Protocol(format!("bad method {:?}", req.method)))?;
+        let method = hyper::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| IoError::Protocol(format!("bad method {:?}", req.method)))?;
         let port = uri.port_u16().unwrap_or(80);
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-        let mut builder = hyper::Request::builder().method(method).uri(path).header(hyper::header::HOST, uri.authority().map_or(host.as_str(), |a| a.as_str()));
+        let mut builder = hyper::Request::builder().method(method).uri(path).header(
+            hyper::header::HOST,
+            uri.authority().map_or(host.as_str(), |a| a.as_str()),
+        );
         for (k, v) in req.headers.iter().take(32) {
             // AxeOS answers 401 to any request with a non-private Origin; never send one.
             if k.eq_ignore_ascii_case("origin") || k.eq_ignore_ascii_case("host") {
@@ -142,22 +197,38 @@ impl Host for MinerIoCtx {
             }
             builder = builder.header(k.as_str(), v.as_str());
         }
-        let request = builder.body(Full::new(Bytes::from(req.body))).map_err(|e| IoError::Protocol(e.to_string()))?;
+        let request = builder
+            .body(Full::new(Bytes::from(req.body)))
+            .map_err(|e| IoError::Protocol(e.to_string()))?;
         let timeout = self.timeout(req.timeout_ms);
         let started = Instant::now();
-        let result = tokio::time::timeout(timeout, http_exchange(host, port, request, self.limits.response_bytes)).await;
+        let result = tokio::time::timeout(
+            timeout,
+            http_exchange(host, port, request, self.limits.response_bytes),
+        )
+        .await;
         self.io_time += started.elapsed();
         result.unwrap_or(Err(IoError::Timeout))
     }
 
-    async fn tcp_request(&mut self, host: String, port: u16, payload: Vec<u8>, timeout_ms: u32) -> Result<Vec<u8>, IoError> {
+    async fn tcp_request(
+        &mut self,
+        host: String,
+        port: u16,
+        payload: Vec<u8>,
+        timeout_ms: u32,
+    ) -> Result<Vec<u8>, IoError> {
         let host = self.authorize(&host)?;
         if payload.len() > self.limits.request_bytes {
             return Err(IoError::TooLarge(self.limits.request_bytes as u32));
         }
         let timeout = self.timeout(timeout_ms);
         let started = Instant::now();
-        let result = tokio::time::timeout(timeout, tcp_exchange(host, port, payload, self.limits.response_bytes)).await;
+        let result = tokio::time::timeout(
+            timeout,
+            tcp_exchange(host, port, payload, self.limits.response_bytes),
+        )
+        .await;
         self.io_time += started.elapsed();
         result.unwrap_or(Err(IoError::Timeout))
     }
@@ -169,7 +240,11 @@ mod tests {
 
     fn ctx(target: Option<&str>) -> MinerIoCtx {
         let mut c = MinerIoCtx::new(BoundaryLimits::default());
-        c.target = target.map(|h| Target { host: h.into(), http_port: 80, rpc_port: 4028 });
+        c.target = target.map(|h| Target {
+            host: h.into(),
+            http_port: 80,
+            rpc_port: 4028,
+        });
         c
     }
 
@@ -178,17 +253,38 @@ mod tests {
         assert!(ctx(Some("10.0.0.5")).authorize("10.0.0.5").is_ok());
         assert!(ctx(Some("Miner.Local")).authorize("miner.local").is_ok());
         assert!(ctx(Some("::1")).authorize("[::1]").is_ok());
-        assert!(matches!(ctx(Some("10.0.0.5")).authorize("10.0.0.6"), Err(IoError::Denied(_))));
-        assert!(matches!(ctx(None).authorize("10.0.0.5"), Err(IoError::Denied(_))));
+        assert!(matches!(
+            ctx(Some("10.0.0.5")).authorize("10.0.0.6"),
+            Err(IoError::Denied(_))
+        ));
+        assert!(matches!(
+            ctx(None).authorize("10.0.0.5"),
+            Err(IoError::Denied(_))
+        ));
     }
 
     #[tokio::test]
     async fn denied_before_any_connection() {
         let mut c = ctx(Some("127.0.0.1"));
-        let req = HttpRequest { method: "GET".into(), url: "http://127.0.0.2:9/".into(), headers: vec![], body: vec![], timeout_ms: 0 };
+        let req = HttpRequest {
+            method: "GET".into(),
+            url: "http://127.0.0.2:9/".into(),
+            headers: vec![],
+            body: vec![],
+            timeout_ms: 0,
+        };
         assert!(matches!(c.http(req).await, Err(IoError::Denied(_))));
-        let req = HttpRequest { method: "GET".into(), url: "https://127.0.0.1/".into(), headers: vec![], body: vec![], timeout_ms: 0 };
+        let req = HttpRequest {
+            method: "GET".into(),
+            url: "https://127.0.0.1/".into(),
+            headers: vec![],
+            body: vec![],
+            timeout_ms: 0,
+        };
         assert!(matches!(c.http(req).await, Err(IoError::Protocol(_))));
-        assert!(matches!(c.tcp_request("8.8.8.8".into(), 4028, vec![], 0).await, Err(IoError::Denied(_))));
+        assert!(matches!(
+            c.tcp_request("8.8.8.8".into(), 4028, vec![], 0).await,
+            Err(IoError::Denied(_))
+        ));
     }
 }

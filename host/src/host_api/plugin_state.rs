@@ -23,7 +23,13 @@ pub trait StateBackend: Send + Sync {
     /// Deletes `key`; true if it existed.
     fn delete(&self, ns: &str, key: &str) -> Result<bool, BackendError>;
     /// Replaces `key` with `new` (none deletes) if its value equals `expected` (none: absent).
-    fn compare_and_swap(&self, ns: &str, key: &str, expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool, BackendError>;
+    fn compare_and_swap(
+        &self,
+        ns: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, BackendError>;
     /// Keys of `ns` starting with `prefix`, sorted, at most `limit`.
     fn list_keys(&self, ns: &str, prefix: &str, limit: usize) -> Result<Vec<String>, BackendError>;
     /// How many keys `ns` holds.
@@ -49,13 +55,23 @@ impl StateBackend for MemoryState {
         Ok(self.lock().get(&(ns.to_string(), key.to_string())).cloned())
     }
     fn set(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), BackendError> {
-        self.lock().insert((ns.to_string(), key.to_string()), value.to_vec());
+        self.lock()
+            .insert((ns.to_string(), key.to_string()), value.to_vec());
         Ok(())
     }
     fn delete(&self, ns: &str, key: &str) -> Result<bool, BackendError> {
-        Ok(self.lock().remove(&(ns.to_string(), key.to_string())).is_some())
+        Ok(self
+            .lock()
+            .remove(&(ns.to_string(), key.to_string()))
+            .is_some())
     }
-    fn compare_and_swap(&self, ns: &str, key: &str, expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool, BackendError> {
+    fn compare_and_swap(
+        &self,
+        ns: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, BackendError> {
         let mut map = self.lock();
         let k = (ns.to_string(), key.to_string());
         if map.get(&k).map(Vec::as_slice) != expected {
@@ -93,7 +109,11 @@ pub struct StateCtx {
 
 impl StateCtx {
     /// Namespace `namespace` (the plugin's name) of `backend`.
-    pub fn new(backend: Arc<dyn StateBackend>, namespace: String, limits: &super::BoundaryLimits) -> Self {
+    pub fn new(
+        backend: Arc<dyn StateBackend>,
+        namespace: String,
+        limits: &super::BoundaryLimits,
+    ) -> Self {
         StateCtx {
             backend,
             namespace,
@@ -115,7 +135,13 @@ impl StateCtx {
 
     fn check_quota(&self, key: &str) -> Result<(), StateError> {
         let len = self.backend.len(&self.namespace).map_err(storage)?;
-        if len >= self.max_keys && self.backend.get(&self.namespace, key).map_err(storage)?.is_none() {
+        if len >= self.max_keys
+            && self
+                .backend
+                .get(&self.namespace, key)
+                .map_err(storage)?
+                .is_none()
+        {
             return Err(StateError::QuotaExceeded);
         }
         Ok(())
@@ -150,7 +176,9 @@ impl Host for StateCtx {
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), StateError> {
         self.check(&key, Some(&value))?;
         self.check_quota(&key)?;
-        self.backend.set(&self.namespace, &key, &value).map_err(storage)
+        self.backend
+            .set(&self.namespace, &key, &value)
+            .map_err(storage)
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, StateError> {
@@ -158,12 +186,19 @@ impl Host for StateCtx {
         self.backend.delete(&self.namespace, &key).map_err(storage)
     }
 
-    async fn compare_and_swap(&mut self, key: String, expected: Option<Vec<u8>>, new: Option<Vec<u8>>) -> Result<bool, StateError> {
+    async fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StateError> {
         self.check(&key, new.as_deref())?;
         if new.is_some() && expected.is_none() {
             self.check_quota(&key)?;
         }
-        self.backend.compare_and_swap(&self.namespace, &key, expected.as_deref(), new.as_deref()).map_err(storage)
+        self.backend
+            .compare_and_swap(&self.namespace, &key, expected.as_deref(), new.as_deref())
+            .map_err(storage)
     }
 
     async fn list_keys(&mut self, prefix: String, limit: u32) -> Vec<String> {
@@ -171,7 +206,9 @@ impl Host for StateCtx {
             return Vec::new();
         }
         let limit = (limit as usize).min(self.max_keys);
-        self.backend.list_keys(&self.namespace, &prefix, limit).unwrap_or_default()
+        self.backend
+            .list_keys(&self.namespace, &prefix, limit)
+            .unwrap_or_default()
     }
 }
 
@@ -184,15 +221,30 @@ mod tests {
         let m = MemoryState::default();
         m.set("a", "k", b"1").expect("set");
         assert_eq!(m.get("b", "k").expect("get"), None);
-        assert!(!m.compare_and_swap("a", "k", Some(b"2"), Some(b"3")).expect("cas"));
-        assert!(m.compare_and_swap("a", "k", Some(b"1"), Some(b"3")).expect("cas"));
+        assert!(
+            !m.compare_and_swap("a", "k", Some(b"2"), Some(b"3"))
+                .expect("cas")
+        );
+        assert!(
+            m.compare_and_swap("a", "k", Some(b"1"), Some(b"3"))
+                .expect("cas")
+        );
         assert_eq!(m.get("a", "k").expect("get").as_deref(), Some(&b"3"[..]));
-        assert!(m.compare_and_swap("a", "new", None, Some(b"x")).expect("cas on absent"));
-        assert!(m.compare_and_swap("a", "new", Some(b"x"), None).expect("cas delete"));
+        assert!(
+            m.compare_and_swap("a", "new", None, Some(b"x"))
+                .expect("cas on absent")
+        );
+        assert!(
+            m.compare_and_swap("a", "new", Some(b"x"), None)
+                .expect("cas delete")
+        );
         m.set("a", "p/1", b"").expect("set");
         m.set("a", "p/2", b"").expect("set");
         m.set("b", "p/3", b"").expect("set");
-        assert_eq!(m.list_keys("a", "p/", 10).expect("list"), vec!["p/1", "p/2"]);
+        assert_eq!(
+            m.list_keys("a", "p/", 10).expect("list"),
+            vec!["p/1", "p/2"]
+        );
         assert_eq!(m.list_keys("a", "p/", 1).expect("list"), vec!["p/1"]);
         assert_eq!(m.len("a").expect("len"), 3);
     }

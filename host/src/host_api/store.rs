@@ -12,7 +12,14 @@ pub trait StoreReader: Send + Sync {
     /// Every miner id, sorted.
     fn list_miners(&self) -> Vec<String>;
     /// (Unix ms, value) samples of `metric` for `id`, oldest first, at most `limit`.
-    fn history(&self, id: &str, metric: &str, from_ms: u64, to_ms: u64, limit: usize) -> Vec<(u64, f64)>;
+    fn history(
+        &self,
+        id: &str,
+        metric: &str,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+    ) -> Vec<(u64, f64)>;
 }
 
 /// A store with no miners, for tools that run rules outside the daemon.
@@ -26,7 +33,14 @@ impl StoreReader for EmptyStore {
     fn list_miners(&self) -> Vec<String> {
         Vec::new()
     }
-    fn history(&self, _id: &str, _metric: &str, _from_ms: u64, _to_ms: u64, _limit: usize) -> Vec<(u64, f64)> {
+    fn history(
+        &self,
+        _id: &str,
+        _metric: &str,
+        _from_ms: u64,
+        _to_ms: u64,
+        _limit: usize,
+    ) -> Vec<(u64, f64)> {
         Vec::new()
     }
 }
@@ -40,7 +54,10 @@ pub struct StoreCtx {
 impl StoreCtx {
     /// Reads through `reader`, returning at most `max_samples` history points per call.
     pub fn new(reader: Arc<dyn StoreReader>, max_samples: usize) -> Self {
-        StoreCtx { reader, max_samples }
+        StoreCtx {
+            reader,
+            max_samples,
+        }
     }
 }
 
@@ -58,7 +75,14 @@ impl Host for StoreCtx {
     async fn list_miners(&mut self) -> Vec<String> {
         self.reader.list_miners()
     }
-    async fn history(&mut self, id: String, metric: String, from_ms: u64, to_ms: u64, limit: u32) -> Vec<(u64, f64)> {
+    async fn history(
+        &mut self,
+        id: String,
+        metric: String,
+        from_ms: u64,
+        to_ms: u64,
+        limit: u32,
+    ) -> Vec<(u64, f64)> {
         let limit = (limit as usize).min(self.max_samples);
         self.reader.history(&id, &metric, from_ms, to_ms, limit)
     }

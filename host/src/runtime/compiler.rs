@@ -40,15 +40,24 @@ pub struct Compiler {
 
 impl Compiler {
     /// Starts the compile thread.
-    pub fn start(engine: Engine, cache_dir: Option<PathBuf>, max_bytes: usize) -> std::io::Result<Self> {
+    pub fn start(
+        engine: Engine,
+        cache_dir: Option<PathBuf>,
+        max_bytes: usize,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(64);
-        let thread = std::thread::Builder::new().name("solomon-compile".into()).spawn(move || {
-            for job in rx {
-                let result = compile(&engine, cache_dir.as_deref(), &job.bytes, max_bytes);
-                let _ = job.reply.send(result);
-            }
-        })?;
-        Ok(Compiler { jobs: Some(tx), thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name("solomon-compile".into())
+            .spawn(move || {
+                for job in rx {
+                    let result = compile(&engine, cache_dir.as_deref(), &job.bytes, max_bytes);
+                    let _ = job.reply.send(result);
+                }
+            })?;
+        Ok(Compiler {
+            jobs: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     /// Compiles `bytes` on the compile thread.
@@ -76,22 +85,32 @@ impl Drop for Compiler {
 /// Checks the header: a component, not a core module or something else.
 pub fn check_header(bytes: &[u8], max_bytes: usize) -> Result<(), LoadError> {
     if bytes.len() > max_bytes {
-        return Err(LoadError::TooLarge { size: bytes.len(), max: max_bytes });
+        return Err(LoadError::TooLarge {
+            size: bytes.len(),
+            max: max_bytes,
+        });
     }
     if !bytes.starts_with(b"\0asm") {
         return Err(LoadError::NotWasm);
     }
     match bytes.get(4..8) {
-        None => Err(LoadError::Invalid("truncated: the file ends inside the header".into())),
+        None => Err(LoadError::Invalid(
+            "truncated: the file ends inside the header".into(),
+        )),
         Some([1, 0, 0, 0]) => Err(LoadError::CoreModule),
         Some([0x0d, 0, 1, 0]) => Ok(()),
-        Some(v) => Err(LoadError::Invalid(format!("unknown WebAssembly version/layer {v:02x?}"))),
+        Some(v) => Err(LoadError::Invalid(format!(
+            "unknown WebAssembly version/layer {v:02x?}"
+        ))),
     }
 }
 
 /// Hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn engine_key(engine: &Engine) -> String {
@@ -113,21 +132,41 @@ fn guarded<T>(f: impl FnOnce() -> wasmtime::Result<T>) -> Result<T, LoadError> {
     }
 }
 
-fn compile(engine: &Engine, cache_dir: Option<&Path>, bytes: &[u8], max_bytes: usize) -> Result<Compiled, LoadError> {
+fn compile(
+    engine: &Engine,
+    cache_dir: Option<&Path>,
+    bytes: &[u8],
+    max_bytes: usize,
+) -> Result<Compiled, LoadError> {
     check_header(bytes, max_bytes)?;
     let started = Instant::now();
     let sha256 = sha256_hex(bytes);
     let Some(dir) = cache_dir else {
         let component = guarded(|| Component::new(engine, bytes))?;
-        return Ok(Compiled { component, sha256, from_cache: false, elapsed: started.elapsed() });
+        return Ok(Compiled {
+            component,
+            sha256,
+            from_cache: false,
+            elapsed: started.elapsed(),
+        });
     };
     let path = dir.join(format!("{sha256}-{}.cwasm", engine_key(engine)));
-    if path.exists() {
+    // Read into memory rather than `deserialize_file`: that mmaps the file, and anything that
+    // truncates it while the plugin is loaded would crash the daemon with SIGBUS.
+    if let Ok(artifact) = std::fs::read(&path) {
         // SAFETY: artifacts in the cache dir are written only by this function with an engine
         // of the same compatibility hash (part of the file name); the cache dir must be as
-        // trusted as the binary itself, which the docs of `cache_dir` say.
-        match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(component) => return Ok(Compiled { component, sha256, from_cache: true, elapsed: started.elapsed() }),
+        // trusted as the binary itself, which the docs of `cache_dir` say. A damaged file
+        // fails wasmtime's header and hash checks and is recompiled below.
+        match unsafe { Component::deserialize(engine, &artifact) } {
+            Ok(component) => {
+                return Ok(Compiled {
+                    component,
+                    sha256,
+                    from_cache: true,
+                    elapsed: started.elapsed(),
+                });
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), "discarding unreadable cached artifact: {e}");
                 let _ = std::fs::remove_file(&path);
@@ -140,7 +179,12 @@ fn compile(engine: &Engine, cache_dir: Option<&Path>, bytes: &[u8], max_bytes: u
     }
     // SAFETY: `artifact` was produced by `precompile_component` on this engine just above.
     let component = unsafe { Component::deserialize(engine, &artifact) }.map_err(invalid)?;
-    Ok(Compiled { component, sha256, from_cache: false, elapsed: started.elapsed() })
+    Ok(Compiled {
+        component,
+        sha256,
+        from_cache: false,
+        elapsed: started.elapsed(),
+    })
 }
 
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -156,10 +200,22 @@ mod tests {
 
     #[test]
     fn headers() {
-        assert!(matches!(check_header(b"hello world", 100), Err(LoadError::NotWasm)));
-        assert!(matches!(check_header(b"\0asm\x01\0\0\0", 100), Err(LoadError::CoreModule)));
-        assert!(matches!(check_header(b"\0asm\x0d", 100), Err(LoadError::Invalid(_))));
+        assert!(matches!(
+            check_header(b"hello world", 100),
+            Err(LoadError::NotWasm)
+        ));
+        assert!(matches!(
+            check_header(b"\0asm\x01\0\0\0", 100),
+            Err(LoadError::CoreModule)
+        ));
+        assert!(matches!(
+            check_header(b"\0asm\x0d", 100),
+            Err(LoadError::Invalid(_))
+        ));
         assert!(check_header(b"\0asm\x0d\0\x01\0", 100).is_ok());
-        assert!(matches!(check_header(&[0; 200], 100), Err(LoadError::TooLarge { .. })));
+        assert!(matches!(
+            check_header(&[0; 200], 100),
+            Err(LoadError::TooLarge { .. })
+        ));
     }
 }

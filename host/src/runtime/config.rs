@@ -23,7 +23,8 @@ pub struct RuntimeConfig {
     pub instances_per_plugin: usize,
     /// Calls that may wait for a plugin's instances before callers are slowed down.
     pub queue_depth: usize,
-    /// Where precompiled components are cached (`None`: compile every time).
+    /// Where precompiled components are cached (`None`: compile every time). Artifacts are
+    /// loaded as native code, so this folder must be as trusted as the binary itself.
     pub cache_dir: Option<PathBuf>,
     /// Largest `.wasm` file accepted.
     pub max_component_bytes: usize,
@@ -56,6 +57,8 @@ impl RuntimeConfig {
     /// The delay before restart number `failures` (1-based).
     pub fn backoff(&self, failures: u32) -> Duration {
         let shift = failures.saturating_sub(1).min(20);
-        self.restart_backoff_base.saturating_mul(1u32 << shift).min(self.restart_backoff_max)
+        self.restart_backoff_base
+            .saturating_mul(1u32 << shift)
+            .min(self.restart_backoff_max)
     }
 }

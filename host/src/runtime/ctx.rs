@@ -2,7 +2,9 @@
 //! interface. This is the one place the sandbox is set up.
 
 use super::{HostServices, RuntimeConfig};
-use crate::host_api::{clock::ClockCtx, log::LogCtx, miner_io::MinerIoCtx, plugin_state::StateCtx, store::StoreCtx};
+use crate::host_api::{
+    clock::ClockCtx, log::LogCtx, miner_io::MinerIoCtx, plugin_state::StateCtx, store::StoreCtx,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -31,7 +33,12 @@ pub struct PluginCtx {
 
 impl PluginCtx {
     /// A fresh context for plugin `label` (`name@version`), whose state namespace is `namespace`.
-    pub fn new(label: Arc<str>, namespace: String, config: &RuntimeConfig, services: &HostServices) -> Self {
+    pub fn new(
+        label: Arc<str>,
+        namespace: String,
+        config: &RuntimeConfig,
+        services: &HostServices,
+    ) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         // Deny-all WASI: no preopened directories, no sockets, no name lookup, no env, no args,
         // stdin closed, stdout discarded. wasmtime-wasi 48 already defaults to this; saying it
@@ -75,7 +82,9 @@ impl PluginCtx {
 
     /// Guest execution time of the current call so far (wall time minus host I/O waits).
     pub(crate) fn guest_time(&self) -> Duration {
-        self.call_started.elapsed().saturating_sub(self.miner_io.io_time)
+        self.call_started
+            .elapsed()
+            .saturating_sub(self.miner_io.io_time)
     }
 
     /// The last lines the guest wrote to stderr (a panic message, usually).
@@ -89,6 +98,9 @@ impl PluginCtx {
 
 impl WasiView for PluginCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }

@@ -26,16 +26,23 @@ impl EpochTicker {
         let weak = engine.weak();
         let tick = config.epoch_tick;
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-        let thread = std::thread::Builder::new().name("solomon-epoch".into()).spawn(move || {
-            // `recv_timeout` doubles as the sleep and the stop signal.
-            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-                match weak.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => return,
+        let thread = std::thread::Builder::new()
+            .name("solomon-epoch".into())
+            .spawn(move || {
+                // `recv_timeout` doubles as the sleep and the stop signal.
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(tick)
+                {
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
                 }
-            }
-        })?;
-        Ok(EpochTicker { stop: Some(stop), thread: Some(thread) })
+            })?;
+        Ok(EpochTicker {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 }
 

@@ -31,7 +31,9 @@ pub enum LoadError {
     #[error("invalid component: {0}")]
     Invalid(String),
     /// Exports neither world of the contract.
-    #[error("wrong world: exports {exports:?}; a plugin must export `solomon:plugin/miner-driver@0.1.x` (world `driver`) or `solomon:plugin/rule@0.1.x` (world `alert-rule`)")]
+    #[error(
+        "wrong world: exports {exports:?}; a plugin must export `solomon:plugin/miner-driver@0.1.x` (world `driver`) or `solomon:plugin/rule@0.1.x` (world `alert-rule`)"
+    )]
     WrongWorld {
         /// What it exports.
         exports: Vec<String>,

@@ -2,7 +2,9 @@
 //! at a time (Zed's actor pattern). Any trap or timeout poisons the Store, so it is dropped and
 //! rebuilt from the cached `InstancePre` on a later call, after an exponential backoff.
 
-use super::bindings::driver::exports::solomon::plugin::miner_driver::{Identification, PollError, Probe};
+use super::bindings::driver::exports::solomon::plugin::miner_driver::{
+    Identification, PollError, Probe,
+};
 use super::bindings::driver::{Driver, DriverPre};
 use super::bindings::rule::exports::solomon::plugin::rule::{Alert, Event};
 use super::bindings::rule::{AlertRule, AlertRulePre};
@@ -10,6 +12,7 @@ use super::bindings::types::{PluginInfo, Target};
 use super::plugin::PluginStats;
 use super::{CallError, PluginCtx, Shared, TrapKind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -55,6 +58,8 @@ pub(crate) struct InstanceSpec {
     /// Plugin-state namespace.
     pub namespace: String,
     pub stats: Arc<PluginStats>,
+    /// Workers of this plugin not waiting out a backoff.
+    pub healthy: AtomicUsize,
 }
 
 pub(crate) struct Worker {
@@ -63,16 +68,42 @@ pub(crate) struct Worker {
     /// Consecutive failures; 0 after a successful call.
     failures: u32,
     not_before: Option<Instant>,
+    /// Counted out of `spec.healthy`.
+    in_backoff: bool,
 }
 
 impl Worker {
     pub fn new(spec: Arc<InstanceSpec>) -> Self {
-        Worker { spec, instance: None, failures: 0, not_before: None }
+        Worker {
+            spec,
+            instance: None,
+            failures: 0,
+            not_before: None,
+            in_backoff: false,
+        }
+    }
+
+    fn recovered(&mut self) {
+        self.failures = 0;
+        self.not_before = None;
+        if self.in_backoff {
+            self.in_backoff = false;
+            self.spec.healthy.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// Serves jobs until the plugin's queue closes.
     pub async fn run(mut self, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
         loop {
+            // While a sibling is healthy, a failed worker stays off the queue until its backoff
+            // ends, so callers are served rather than turned away. When every instance is down,
+            // workers keep taking jobs and answer `Restarting` at once instead of making callers
+            // wait out the backoff.
+            if let Some(t) = self.not_before
+                && self.spec.healthy.load(Ordering::SeqCst) > 0
+            {
+                tokio::time::sleep_until(t.into()).await;
+            }
             // The queue lock is held only while waiting for the next job, never during a call.
             let job = { queue.lock().await.recv().await };
             let Some(job) = job else { return };
@@ -83,13 +114,22 @@ impl Worker {
 
     fn new_store(&self) -> Store<PluginCtx> {
         let spec = &self.spec;
-        let ctx = PluginCtx::new(spec.label.clone(), spec.namespace.clone(), &spec.shared.config, &spec.shared.services);
+        let ctx = PluginCtx::new(
+            spec.label.clone(),
+            spec.namespace.clone(),
+            &spec.shared.config,
+            &spec.shared.services,
+        );
         let mut store = Store::new(&spec.shared.engine, ctx);
         store.limiter(|c| &mut c.limits);
         // Yield to the executor every tick; interrupt once the call's guest time is spent.
         store.epoch_deadline_callback(|ctx| {
             let data = ctx.data();
-            Ok(if data.guest_time() > data.cpu_budget { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+            Ok(if data.guest_time() > data.cpu_budget {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
         });
         store
     }
@@ -98,7 +138,10 @@ impl Worker {
         if let Some(t) = self.not_before {
             let now = Instant::now();
             if now < t {
-                return Err(CallError::Restarting { plugin: self.spec.label.to_string(), retry_in: t - now });
+                return Err(CallError::Restarting {
+                    plugin: self.spec.label.to_string(),
+                    retry_in: t - now,
+                });
             }
         }
         let mut store = self.new_store();
@@ -107,8 +150,12 @@ impl Worker {
         store.set_epoch_deadline(1);
         let timeout = self.spec.shared.config.call_timeout;
         let live = match &self.spec.pre {
-            Pre::Driver(pre) => tokio::time::timeout(timeout, pre.instantiate_async(&mut store)).await.map(|r| r.map(Live::Driver)),
-            Pre::Rule(pre) => tokio::time::timeout(timeout, pre.instantiate_async(&mut store)).await.map(|r| r.map(Live::Rule)),
+            Pre::Driver(pre) => tokio::time::timeout(timeout, pre.instantiate_async(&mut store))
+                .await
+                .map(|r| r.map(Live::Driver)),
+            Pre::Rule(pre) => tokio::time::timeout(timeout, pre.instantiate_async(&mut store))
+                .await
+                .map(|r| r.map(Live::Rule)),
         };
         match live {
             Ok(Ok(live)) => {
@@ -120,7 +167,10 @@ impl Worker {
                 Ok(())
             }
             Ok(Err(e)) => Err(self.fail(classify(&e, store.data()))),
-            Err(_) => Err(self.fail((TrapKind::Timeout, format!("instantiation exceeded {timeout:?}")))),
+            Err(_) => Err(self.fail((
+                TrapKind::Timeout,
+                format!("instantiation exceeded {timeout:?}"),
+            ))),
         }
     }
 
@@ -128,11 +178,19 @@ impl Worker {
     fn fail(&mut self, (kind, message): (TrapKind, String)) -> CallError {
         self.instance = None;
         self.failures += 1;
+        if !self.in_backoff {
+            self.in_backoff = true;
+            self.spec.healthy.fetch_sub(1, Ordering::SeqCst);
+        }
         let backoff = self.spec.shared.config.backoff(self.failures);
         self.not_before = Some(Instant::now() + backoff);
         self.spec.stats.record_trap(&kind, &message);
         tracing::error!(plugin = %self.spec.label, %kind, failures = self.failures, ?backoff, "plugin instance failed: {message}");
-        CallError::Trapped { plugin: self.spec.label.to_string(), kind, message }
+        CallError::Trapped {
+            plugin: self.spec.label.to_string(),
+            kind,
+            message,
+        }
     }
 
     /// Runs one call outside the queue (used to read `info()` at load time).
@@ -148,7 +206,9 @@ impl Worker {
             return Err(CallError::Unloaded(self.spec.label.to_string()));
         };
         let config = &self.spec.shared.config;
-        store.data_mut().begin_call(config.limits.log_lines_per_call);
+        store
+            .data_mut()
+            .begin_call(config.limits.log_lines_per_call);
         if let Call::Poll(target) = &call {
             store.data_mut().miner_io.target = Some(target.clone());
         }
@@ -162,8 +222,7 @@ impl Worker {
         }
         match outcome {
             Ok(Ok(reply)) => {
-                self.failures = 0;
-                self.not_before = None;
+                self.recovered();
                 Ok(reply)
             }
             Ok(Err(e)) => {
@@ -171,24 +230,52 @@ impl Worker {
                 Err(self.fail(classified))
             }
             Err(_) => {
-                let msg = format!("call exceeded the {:?} wall-clock limit", config.call_timeout);
+                let msg = format!(
+                    "call exceeded the {:?} wall-clock limit",
+                    config.call_timeout
+                );
                 Err(self.fail((TrapKind::Timeout, msg)))
             }
         }
     }
 }
 
-async fn dispatch(store: &mut Store<PluginCtx>, live: &Live, call: Call) -> wasmtime::Result<Reply> {
+async fn dispatch(
+    store: &mut Store<PluginCtx>,
+    live: &Live,
+    call: Call,
+) -> wasmtime::Result<Reply> {
     match (live, call) {
-        (Live::Driver(d), Call::Info) => d.solomon_plugin_miner_driver().call_info(store).await.map(Reply::Info),
-        (Live::Driver(d), Call::Identify(p)) => d.solomon_plugin_miner_driver().call_identify(store, &p).await.map(Reply::Identify),
-        (Live::Driver(d), Call::Poll(t)) => d.solomon_plugin_miner_driver().call_poll(store, &t).await.map(Reply::Poll),
-        (Live::Rule(r), Call::Info) => r.solomon_plugin_rule().call_info(store).await.map(Reply::Info),
-        (Live::Rule(r), Call::Evaluate(e)) => r.solomon_plugin_rule().call_evaluate(store, &e).await.map(Reply::Evaluate),
+        (Live::Driver(d), Call::Info) => d
+            .solomon_plugin_miner_driver()
+            .call_info(store)
+            .await
+            .map(Reply::Info),
+        (Live::Driver(d), Call::Identify(p)) => d
+            .solomon_plugin_miner_driver()
+            .call_identify(store, &p)
+            .await
+            .map(Reply::Identify),
+        (Live::Driver(d), Call::Poll(t)) => d
+            .solomon_plugin_miner_driver()
+            .call_poll(store, &t)
+            .await
+            .map(Reply::Poll),
+        (Live::Rule(r), Call::Info) => r
+            .solomon_plugin_rule()
+            .call_info(store)
+            .await
+            .map(Reply::Info),
+        (Live::Rule(r), Call::Evaluate(e)) => r
+            .solomon_plugin_rule()
+            .call_evaluate(store, &e)
+            .await
+            .map(Reply::Evaluate),
         // The plugin handle checks the world before queueing a call.
-        (Live::Driver(_), Call::Evaluate(_)) | (Live::Rule(_), Call::Identify(_) | Call::Poll(_)) => {
-            Err(wasmtime::Error::msg("call does not match the plugin's world"))
-        }
+        (Live::Driver(_), Call::Evaluate(_))
+        | (Live::Rule(_), Call::Identify(_) | Call::Poll(_)) => Err(wasmtime::Error::msg(
+            "call does not match the plugin's world",
+        )),
     }
 }
 
@@ -198,7 +285,9 @@ fn classify(err: &wasmtime::Error, ctx: &PluginCtx) -> (TrapKind, String) {
     let kind = match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => TrapKind::Timeout,
         Some(Trap::UnreachableCodeReached) => TrapKind::Panic,
-        _ if text.contains("growing memory") || text.contains("memory allocation failed") => TrapKind::OutOfMemory,
+        _ if text.contains("growing memory") || text.contains("memory allocation failed") => {
+            TrapKind::OutOfMemory
+        }
         _ => TrapKind::Other,
     };
     let message = match kind {

@@ -17,12 +17,15 @@ mod plugin;
 pub use compiler::{check_header, sha256_hex};
 pub use config::RuntimeConfig;
 pub use ctx::PluginCtx;
+pub use engine::new_engine;
 pub use error::{CallError, LoadError, TrapKind};
 pub use plugin::{Plugin, PluginMeta, PluginStats, StatsSnapshot, World};
 
 /// Types of the driver world, as the host sees them.
 pub mod driver_types {
-    pub use super::bindings::driver::exports::solomon::plugin::miner_driver::{Identification, PollError, Probe};
+    pub use super::bindings::driver::exports::solomon::plugin::miner_driver::{
+        Identification, PollError, Probe,
+    };
     pub use super::bindings::types::{PluginInfo, Target};
 }
 
@@ -40,6 +43,7 @@ use crate::host_api::store::{EmptyStore, StoreApi, StoreReader};
 use instance::{Call, InstanceSpec, Pre, Reply, Worker};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use tokio::sync::{Mutex, mpsc};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
@@ -57,7 +61,11 @@ pub struct HostServices {
 
 impl Default for HostServices {
     fn default() -> Self {
-        HostServices { clock: Arc::new(SystemClock), state: Arc::new(MemoryState::default()), store: Arc::new(EmptyStore) }
+        HostServices {
+            clock: Arc::new(SystemClock),
+            state: Arc::new(MemoryState::default()),
+            store: Arc::new(EmptyStore),
+        }
     }
 }
 
@@ -92,7 +100,8 @@ fn wt(e: wasmtime::Error) -> RuntimeError {
     RuntimeError::Wasmtime(format!("{e:#}"))
 }
 
-fn linker(engine: &Engine, world: World) -> wasmtime::Result<Linker<PluginCtx>> {
+/// The linker of one world: WASI deny-all plus exactly the host interfaces that world imports.
+pub fn linker(engine: &Engine, world: World) -> wasmtime::Result<Linker<PluginCtx>> {
     use bindings::{clock, log, miner_io, plugin_state, store};
     let mut l = Linker::new(engine);
     // Rust guests import WASI even when unused; it is linked deny-all (see `ctx.rs`).
@@ -101,19 +110,36 @@ fn linker(engine: &Engine, world: World) -> wasmtime::Result<Linker<PluginCtx>> 
     clock::add_to_linker::<PluginCtx, ClockApi>(&mut l, |c| &mut c.clock)?;
     plugin_state::add_to_linker::<PluginCtx, StateApi>(&mut l, |c| &mut c.state)?;
     match world {
-        World::Driver => miner_io::add_to_linker::<PluginCtx, MinerIoApi>(&mut l, |c| &mut c.miner_io)?,
+        World::Driver => {
+            miner_io::add_to_linker::<PluginCtx, MinerIoApi>(&mut l, |c| &mut c.miner_io)?
+        }
         World::AlertRule => store::add_to_linker::<PluginCtx, StoreApi>(&mut l, |c| &mut c.store)?,
     }
     Ok(l)
 }
 
 /// Finds the world from the component's exports: `<pkg>/<iface>@0.1.x`.
-fn detect_world(engine: &Engine, component: &wasmtime::component::Component) -> Result<(World, String), LoadError> {
-    let exports: Vec<String> = component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
+fn detect_world(
+    engine: &Engine,
+    component: &wasmtime::component::Component,
+) -> Result<(World, String), LoadError> {
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
     let find = |iface: &str| {
-        exports.iter().find_map(|e| e.strip_prefix(iface).and_then(|v| v.strip_prefix('@')).filter(|v| v.starts_with("0.1.")).map(str::to_string))
+        exports.iter().find_map(|e| {
+            e.strip_prefix(iface)
+                .and_then(|v| v.strip_prefix('@'))
+                .filter(|v| v.starts_with("0.1."))
+                .map(str::to_string)
+        })
     };
-    match (find("solomon:plugin/miner-driver"), find("solomon:plugin/rule")) {
+    match (
+        find("solomon:plugin/miner-driver"),
+        find("solomon:plugin/rule"),
+    ) {
         (Some(v), None) => Ok((World::Driver, v)),
         (None, Some(v)) => Ok((World::AlertRule, v)),
         _ => Err(LoadError::WrongWorld { exports }),
@@ -121,7 +147,11 @@ fn detect_world(engine: &Engine, component: &wasmtime::component::Component) -> 
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl Runtime {
@@ -129,7 +159,11 @@ impl Runtime {
     pub fn new(config: RuntimeConfig, services: HostServices) -> Result<Self, RuntimeError> {
         let engine = engine::new_engine().map_err(wt)?;
         let ticker = engine::EpochTicker::start(&engine, &config)?;
-        let compiler = compiler::Compiler::start(engine.clone(), config.cache_dir.clone(), config.max_component_bytes)?;
+        let compiler = compiler::Compiler::start(
+            engine.clone(),
+            config.cache_dir.clone(),
+            config.max_component_bytes,
+        )?;
         let shared = Shared {
             driver_linker: linker(&engine, World::Driver).map_err(wt)?,
             rule_linker: linker(&engine, World::AlertRule).map_err(wt)?,
@@ -137,7 +171,11 @@ impl Runtime {
             config,
             services,
         };
-        Ok(Runtime { shared: Arc::new(shared), compiler: Arc::new(compiler), _ticker: Arc::new(ticker) })
+        Ok(Runtime {
+            shared: Arc::new(shared),
+            compiler: Arc::new(compiler),
+            _ticker: Arc::new(ticker),
+        })
     }
 
     /// The shared engine.
@@ -152,7 +190,12 @@ impl Runtime {
 
     /// Reads and loads a `.wasm` file.
     pub async fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
-        let bytes = tokio::fs::read(path).await.map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| LoadError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
         self.load(bytes.into()).await
     }
 
@@ -168,11 +211,21 @@ impl Runtime {
         };
         let pre = linker
             .instantiate_pre(&compiled.component)
-            .map_err(|e| LoadError::Imports { world: world.as_str(), message: format!("{e:#}") })?;
-        let exports_err = |e: wasmtime::Error| LoadError::Exports { world: world.as_str(), message: format!("{e:#}") };
+            .map_err(|e| LoadError::Imports {
+                world: world.as_str(),
+                message: format!("{e:#}"),
+            })?;
+        let exports_err = |e: wasmtime::Error| LoadError::Exports {
+            world: world.as_str(),
+            message: format!("{e:#}"),
+        };
         let pre = match world {
-            World::Driver => Pre::Driver(bindings::driver::DriverPre::new(pre).map_err(exports_err)?),
-            World::AlertRule => Pre::Rule(bindings::rule::AlertRulePre::new(pre).map_err(exports_err)?),
+            World::Driver => {
+                Pre::Driver(bindings::driver::DriverPre::new(pre).map_err(exports_err)?)
+            }
+            World::AlertRule => {
+                Pre::Rule(bindings::rule::AlertRulePre::new(pre).map_err(exports_err)?)
+            }
         };
 
         // Read `info()` from a throwaway instance under the same sandbox as every call.
@@ -183,6 +236,7 @@ impl Runtime {
             label: Arc::from(format!("{}@?", &compiled.sha256[..12])),
             namespace: String::new(),
             stats: stats.clone(),
+            healthy: AtomicUsize::new(0),
         });
         let mut worker = Worker::new(probe_spec.clone());
         let info = match worker.call_once(Call::Info).await {
@@ -192,10 +246,16 @@ impl Runtime {
         };
         drop(worker);
         if !valid_name(&info.name) {
-            return Err(LoadError::Metadata(format!("plugin name {:?} must be 1-64 characters of [A-Za-z0-9_-]", info.name)));
+            return Err(LoadError::Metadata(format!(
+                "plugin name {:?} must be 1-64 characters of [A-Za-z0-9_-]",
+                info.name
+            )));
         }
         if info.version.is_empty() || info.version.len() > 64 {
-            return Err(LoadError::Metadata(format!("plugin version {:?} is empty or too long", info.version)));
+            return Err(LoadError::Metadata(format!(
+                "plugin version {:?} is empty or too long",
+                info.version
+            )));
         }
         let meta = PluginMeta {
             name: info.name.clone(),
@@ -209,14 +269,26 @@ impl Runtime {
             compile_ms: compiled.elapsed.as_secs_f64() * 1e3,
         };
 
-        let spec = Arc::try_unwrap(probe_spec).map_err(|_| LoadError::Metadata("instance still in use".into()))?;
-        let spec = Arc::new(InstanceSpec { label: Arc::from(meta.label()), namespace: meta.name.clone(), ..spec });
+        let spec = Arc::try_unwrap(probe_spec)
+            .map_err(|_| LoadError::Metadata("instance still in use".into()))?;
+        let instances = shared.config.instances_per_plugin.max(1);
+        let spec = Arc::new(InstanceSpec {
+            label: Arc::from(meta.label()),
+            namespace: meta.name.clone(),
+            healthy: AtomicUsize::new(instances),
+            ..spec
+        });
         let (queue, jobs) = mpsc::channel(shared.config.queue_depth.max(1));
         let jobs = Arc::new(Mutex::new(jobs));
-        for _ in 0..shared.config.instances_per_plugin.max(1) {
+        for _ in 0..instances {
             tokio::spawn(Worker::new(spec.clone()).run(jobs.clone()));
         }
         tracing::info!(plugin = %meta.label(), world = world.as_str(), from_cache = meta.from_cache, compile_ms = meta.compile_ms, "plugin loaded");
-        Ok(Plugin { meta, queue, stats, max_result_bytes: shared.config.max_result_bytes })
+        Ok(Plugin {
+            meta,
+            queue,
+            stats,
+            max_result_bytes: shared.config.max_result_bytes,
+        })
     }
 }

@@ -1,6 +1,8 @@
 //! A loaded plugin: its metadata, a small pool of instances and their counters.
 
-use super::bindings::driver::exports::solomon::plugin::miner_driver::{Identification, PollError, Probe};
+use super::bindings::driver::exports::solomon::plugin::miner_driver::{
+    Identification, PollError, Probe,
+};
 use super::bindings::rule::exports::solomon::plugin::rule::{Alert, Event};
 use super::bindings::types::Target;
 use super::instance::{Call, Job, Reply};
@@ -136,7 +138,10 @@ impl Plugin {
     async fn call(&self, call: Call) -> Result<Reply, CallError> {
         let (reply, answer) = oneshot::channel();
         let unloaded = || CallError::Unloaded(self.meta.label());
-        self.queue.send(Job { call, reply }).await.map_err(|_| unloaded())?;
+        self.queue
+            .send(Job { call, reply })
+            .await
+            .map_err(|_| unloaded())?;
         answer.await.map_err(|_| unloaded())?
     }
 
@@ -144,12 +149,18 @@ impl Plugin {
         if self.meta.world == world {
             Ok(())
         } else {
-            Err(CallError::WrongWorld { plugin: self.meta.label(), world: self.meta.world.as_str() })
+            Err(CallError::WrongWorld {
+                plugin: self.meta.label(),
+                world: self.meta.world.as_str(),
+            })
         }
     }
 
     fn bad(&self, message: String) -> CallError {
-        CallError::BadResult { plugin: self.meta.label(), message }
+        CallError::BadResult {
+            plugin: self.meta.label(),
+            message,
+        }
     }
 
     /// Asks a driver whether it handles the probed miner. The driver has no network here.
@@ -170,9 +181,11 @@ impl Plugin {
     pub async fn poll(&self, target: Target) -> Result<Result<String, PollError>, CallError> {
         self.require(World::Driver)?;
         match self.call(Call::Poll(target)).await? {
-            Reply::Poll(Ok(json)) if json.len() > self.max_result() => {
-                Err(self.bad(format!("record of {} bytes exceeds the {}-byte limit", json.len(), self.max_result())))
-            }
+            Reply::Poll(Ok(json)) if json.len() > self.max_result() => Err(self.bad(format!(
+                "record of {} bytes exceeds the {}-byte limit",
+                json.len(),
+                self.max_result()
+            ))),
             Reply::Poll(r) => Ok(r),
             _ => Err(self.bad("unexpected reply to poll".into())),
         }
@@ -182,7 +195,9 @@ impl Plugin {
     pub async fn evaluate(&self, event: Event) -> Result<Result<Vec<Alert>, String>, CallError> {
         self.require(World::AlertRule)?;
         match self.call(Call::Evaluate(event)).await? {
-            Reply::Evaluate(Ok(alerts)) if alerts.len() > 1000 => Err(self.bad(format!("{} alerts for one event", alerts.len()))),
+            Reply::Evaluate(Ok(alerts)) if alerts.len() > 1000 => {
+                Err(self.bad(format!("{} alerts for one event", alerts.len())))
+            }
             Reply::Evaluate(r) => Ok(r),
             _ => Err(self.bad("unexpected reply to evaluate".into())),
         }

@@ -5,17 +5,23 @@ use solomon_plugin_sdk::driver::{Identification, Probe};
 /// AxeOS serves an Angular page titled "AxeOS"; the NerdQAxe fork titles it "Nerd* Dashboard".
 pub fn identify(probe: &Probe) -> Option<Identification> {
     let body = probe.http_body.as_deref()?;
-    let (make, confidence) = if body.contains("Nerd") && (body.contains("Dashboard") || body.contains("AxeOS")) {
-        ("NerdQAxe", 90)
-    } else if body.contains("AxeOS") {
-        ("Bitaxe", 90)
-    } else if body.contains("\"ASICModel\"") && body.contains("\"hashRate\"") {
-        // A proxy or a test server answering `/` with the info JSON itself.
-        ("Bitaxe", 60)
-    } else {
-        return None;
-    };
-    Some(Identification { confidence, make: make.to_string(), model: None, firmware: Some("AxeOS".to_string()) })
+    let (make, confidence) =
+        if body.contains("Nerd") && (body.contains("Dashboard") || body.contains("AxeOS")) {
+            ("NerdQAxe", 90)
+        } else if body.contains("AxeOS") {
+            ("Bitaxe", 90)
+        } else if body.contains("\"ASICModel\"") && body.contains("\"hashRate\"") {
+            // A proxy or a test server answering `/` with the info JSON itself.
+            ("Bitaxe", 60)
+        } else {
+            return None;
+        };
+    Some(Identification {
+        confidence,
+        make: make.to_string(),
+        model: None,
+        firmware: Some("AxeOS".to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -23,7 +29,11 @@ mod tests {
     use super::*;
 
     fn probe(body: &str) -> Probe {
-        Probe { http_status: Some(200), http_body: Some(body.to_string()), ..Default::default() }
+        Probe {
+            http_status: Some(200),
+            http_body: Some(body.to_string()),
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -45,8 +45,20 @@ mod tests {
     #[test]
     fn boards_map_to_products_not_chips() {
         assert_eq!(from_board_version("601").map(|p| p.name), Some("Gamma"));
-        assert_eq!(from_board_version("302"), Some(Product { name: "Hex", chips: 6 }));
-        assert_eq!(from_board_version("801"), Some(Product { name: "GammaTurbo", chips: 2 }));
+        assert_eq!(
+            from_board_version("302"),
+            Some(Product {
+                name: "Hex",
+                chips: 6
+            })
+        );
+        assert_eq!(
+            from_board_version("801"),
+            Some(Product {
+                name: "GammaTurbo",
+                chips: 2
+            })
+        );
         assert_eq!(from_board_version("0.11").map(|p| p.name), Some("Ultra"));
         assert_eq!(from_board_version("999"), None);
         assert_eq!(from_chip("BM1368"), Some("Supra"));

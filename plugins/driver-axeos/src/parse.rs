@@ -3,7 +3,9 @@
 use crate::models;
 use serde_json::Value;
 use solomon_plugin_sdk::driver::PollError;
-use solomon_plugin_sdk::lenient::{bool_field, count_field, field, field_any, number, string_field};
+use solomon_plugin_sdk::lenient::{
+    bool_field, count_field, field, field_any, number, string_field,
+};
 use solomon_plugin_sdk::{Board, Fan, MinerError, MinerRecord, MinerState, Pool};
 
 const GH: f64 = 1e9;
@@ -11,20 +13,30 @@ const GH: f64 = 1e9;
 /// Decodes one `/api/system/info` reply. `ts_ms` is left for the caller.
 pub fn system_info(v: &Value, host: &str) -> Result<MinerRecord, PollError> {
     if !v.is_object() {
-        return Err(PollError::Malformed("system info is not a JSON object".into()));
+        return Err(PollError::Malformed(
+            "system info is not a JSON object".into(),
+        ));
     }
     // Every AxeOS since v2.0 sends hashRate; without it this is not an AxeOS reply.
-    let hashrate = field(v, "hashRate").ok_or_else(|| PollError::Malformed("system info has no hashRate".into()))?;
+    let hashrate = field(v, "hashRate")
+        .ok_or_else(|| PollError::Malformed("system info has no hashRate".into()))?;
 
     let device_model = string_field(v, "deviceModel");
-    let is_nerd = device_model.as_deref().is_some_and(|m| m.contains("Nerd")) || v.get("stratum").is_some_and(Value::is_object);
+    let is_nerd = device_model.as_deref().is_some_and(|m| m.contains("Nerd"))
+        || v.get("stratum").is_some_and(Value::is_object);
     let chip = string_field(v, "ASICModel");
     let board = string_field(v, "boardVersion").and_then(|b| models::from_board_version(&b));
     let model = device_model
         .clone()
         .or_else(|| board.map(|b| b.name.to_string()))
-        .or_else(|| chip.as_deref().and_then(models::from_chip).map(str::to_string));
-    let chips = count_field(v, "asicCount").map(|c| c as u32).or(board.map(|b| b.chips));
+        .or_else(|| {
+            chip.as_deref()
+                .and_then(models::from_chip)
+                .map(str::to_string)
+        });
+    let chips = count_field(v, "asicCount")
+        .map(|c| c as u32)
+        .or(board.map(|b| b.chips));
 
     let mac = string_field(v, "macAddr");
     let mut r = MinerRecord {
@@ -42,7 +54,12 @@ pub fn system_info(v: &Value, host: &str) -> Result<MinerRecord, PollError> {
         ..Default::default()
     };
 
-    for (key, window) in [("hashRate_1m", "1m"), ("hashRate_10m", "10m"), ("hashRate_1h", "1h"), ("hashRate_1d", "1d")] {
+    for (key, window) in [
+        ("hashRate_1m", "1m"),
+        ("hashRate_10m", "10m"),
+        ("hashRate_1h", "1h"),
+        ("hashRate_1d", "1d"),
+    ] {
         if let Some(h) = field(v, key) {
             r.hashrate_avg_hs.insert(window.to_string(), h * GH);
         }
@@ -95,12 +112,17 @@ fn temperatures(v: &Value, is_nerd: bool, r: &mut MinerRecord) {
     let temp = field(v, "temp").filter(|t| *t > -50.0);
     // `temp2` is -1 when there is no second sensor.
     let temp2 = field(v, "temp2").filter(|t| *t >= 0.0);
-    let per_chip_max = v
-        .get("asicTemps")
-        .and_then(Value::as_array)
-        .and_then(|a| a.iter().filter_map(number).filter(|t| *t > 0.0).reduce(f64::max));
+    let per_chip_max = v.get("asicTemps").and_then(Value::as_array).and_then(|a| {
+        a.iter()
+            .filter_map(number)
+            .filter(|t| *t > 0.0)
+            .reduce(f64::max)
+    });
     r.temp_c = temp;
-    r.temp_max_c = [temp, temp2, per_chip_max].into_iter().flatten().reduce(f64::max);
+    r.temp_max_c = [temp, temp2, per_chip_max]
+        .into_iter()
+        .flatten()
+        .reduce(f64::max);
     if is_nerd {
         r.temp_max_c = r.temp_max_c.or(temp);
     }
@@ -120,23 +142,43 @@ fn power(v: &Value, r: &mut MinerRecord) {
 fn fans(v: &Value, r: &mut MinerRecord) {
     if let Some(list) = v.get("fans").and_then(Value::as_array) {
         for (i, f) in list.iter().enumerate() {
-            r.fans.push(Fan { index: i as u32, rpm: field(f, "rpm"), pct: field(f, "speedPerc") });
+            r.fans.push(Fan {
+                index: i as u32,
+                rpm: field(f, "rpm"),
+                pct: field(f, "speedPerc"),
+            });
         }
         return;
     }
     if let Some(rpm) = field(v, "fanrpm") {
-        r.fans.push(Fan { index: 0, rpm: Some(rpm), pct: field(v, "fanspeed") });
+        r.fans.push(Fan {
+            index: 0,
+            rpm: Some(rpm),
+            pct: field(v, "fanspeed"),
+        });
     }
     if let Some(rpm) = field_any(v, &["fan2rpm", "fanrpm2"]).filter(|rpm| *rpm > 0.0) {
-        r.fans.push(Fan { index: 1, rpm: Some(rpm), pct: field(v, "fanspeed2") });
+        r.fans.push(Fan {
+            index: 1,
+            rpm: Some(rpm),
+            pct: field(v, "fanspeed2"),
+        });
     }
 }
 
 /// NerdQAxe nests pool state under `stratum.pools[]`.
 fn nerd_stratum(stratum: &Value, r: &mut MinerRecord) {
-    let Some(first) = stratum.get("pools").and_then(Value::as_array).and_then(|p| p.first()) else { return };
+    let Some(first) = stratum
+        .get("pools")
+        .and_then(Value::as_array)
+        .and_then(|p| p.first())
+    else {
+        return;
+    };
     r.pool_difficulty = r.pool_difficulty.or_else(|| field(first, "poolDifficulty"));
-    r.network_difficulty = r.network_difficulty.or_else(|| field(first, "networkDifficulty"));
+    r.network_difficulty = r
+        .network_difficulty
+        .or_else(|| field(first, "networkDifficulty"));
     if let Some(total) = field(stratum, "totalBestDiff") {
         r.best_diff = Some(r.best_diff.map_or(total, |b| b.max(total)));
     }
@@ -156,12 +198,20 @@ fn pool_url(host: Option<String>, port: Option<f64>, tls: bool) -> Option<String
 
 fn pools(v: &Value) -> Vec<Pool> {
     // v2.15: pools[] with slots; the legacy flat fields are still sent, so prefer the list.
-    if let Some(list) = v.get("pools").and_then(Value::as_array).filter(|l| !l.is_empty()) {
+    if let Some(list) = v
+        .get("pools")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+    {
         return list
             .iter()
             .enumerate()
             .filter_map(|(i, p)| {
-                let url = pool_url(string_field(p, "url").or_else(|| string_field(p, "stratumURL")), field_any(p, &["port", "stratumPort"]), false)?;
+                let url = pool_url(
+                    string_field(p, "url").or_else(|| string_field(p, "stratumURL")),
+                    field_any(p, &["port", "stratumPort"]),
+                    false,
+                )?;
                 Some(Pool {
                     index: i as u32,
                     url,
@@ -184,14 +234,36 @@ fn pools(v: &Value) -> Vec<Pool> {
             url,
             user: string_field(v, "stratumUser"),
             active: Some(!on_fallback),
-            accepted: if on_fallback { None } else { count_field(v, "sharesAccepted") },
-            rejected: if on_fallback { None } else { count_field(v, "sharesRejected") },
-            difficulty: if on_fallback { None } else { field_any(v, &["poolDifficulty", "stratumDiff"]) },
+            accepted: if on_fallback {
+                None
+            } else {
+                count_field(v, "sharesAccepted")
+            },
+            rejected: if on_fallback {
+                None
+            } else {
+                count_field(v, "sharesRejected")
+            },
+            difficulty: if on_fallback {
+                None
+            } else {
+                field_any(v, &["poolDifficulty", "stratumDiff"])
+            },
             ..Default::default()
         });
     }
-    if let Some(url) = pool_url(string_field(v, "fallbackStratumURL"), field(v, "fallbackStratumPort"), false) {
-        out.push(Pool { index: 1, url, user: string_field(v, "fallbackStratumUser"), active: Some(on_fallback), ..Default::default() });
+    if let Some(url) = pool_url(
+        string_field(v, "fallbackStratumURL"),
+        field(v, "fallbackStratumPort"),
+        false,
+    ) {
+        out.push(Pool {
+            index: 1,
+            url,
+            user: string_field(v, "fallbackStratumUser"),
+            active: Some(on_fallback),
+            ..Default::default()
+        });
     }
     out
 }
@@ -201,14 +273,26 @@ fn faults(v: &Value) -> Vec<MinerError> {
     // Present only while the fault is active.
     for key in ["power_fault", "hardware_fault"] {
         if let Some(msg) = string_field(v, key) {
-            out.push(MinerError { code: key.to_string(), message: msg, severity: "critical".into() });
+            out.push(MinerError {
+                code: key.to_string(),
+                message: msg,
+                severity: "critical".into(),
+            });
         }
     }
     if bool_field(v, "overheat_mode") == Some(true) {
-        out.push(MinerError { code: "overheat_mode".into(), message: "overheat protection engaged".into(), severity: "critical".into() });
+        out.push(MinerError {
+            code: "overheat_mode".into(),
+            message: "overheat protection engaged".into(),
+            severity: "critical".into(),
+        });
     }
     if bool_field(v, "shutdown") == Some(true) {
-        out.push(MinerError { code: "shutdown".into(), message: "miner shut down".into(), severity: "critical".into() });
+        out.push(MinerError {
+            code: "shutdown".into(),
+            message: "miner shut down".into(),
+            severity: "critical".into(),
+        });
     }
     out
 }
@@ -229,7 +313,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const GAMMA_V2_12: &str = include_str!("../../../tests/fixtures/axeos/bitaxe-gamma-601-bm1370_v2.12.0_system_info.json");
+    const GAMMA_V2_12: &str = include_str!(
+        "../../../tests/fixtures/axeos/bitaxe-gamma-601-bm1370_v2.12.0_system_info.json"
+    );
 
     fn gamma() -> MinerRecord {
         let v: Value = serde_json::from_str(GAMMA_V2_12).expect("fixture is JSON");
@@ -240,7 +326,10 @@ mod tests {
     fn gamma_fixture_fields_and_units() {
         let r = gamma();
         assert_eq!(r.id, "D8:3B:DA:6E:C0:D0");
-        assert_eq!((r.make.as_str(), r.model.as_deref(), r.chip.as_deref()), ("Bitaxe", Some("Gamma"), Some("BM1370")));
+        assert_eq!(
+            (r.make.as_str(), r.model.as_deref(), r.chip.as_deref()),
+            ("Bitaxe", Some("Gamma"), Some("BM1370"))
+        );
         assert_eq!(r.firmware_version.as_deref(), Some("v2.12.0"));
         assert_eq!(r.state, MinerState::Hashing);
         assert_eq!(r.hashrate_hs, Some(1234.3735352e9));
@@ -250,13 +339,25 @@ mod tests {
         assert_eq!(r.temp_max_c, Some(59.75), "temp2 = -1 means no sensor");
         assert_eq!(r.vr_temp_c, Some(67.0));
         assert_eq!(r.power_w, Some(23.6954327));
-        assert!((r.input_voltage_v.expect("V") - 5.0078125).abs() < 1e-9, "mV -> V");
-        assert!((r.input_current_a.expect("A") - 15.640625).abs() < 1e-9, "mA -> A");
+        assert!(
+            (r.input_voltage_v.expect("V") - 5.0078125).abs() < 1e-9,
+            "mV -> V"
+        );
+        assert!(
+            (r.input_current_a.expect("A") - 15.640625).abs() < 1e-9,
+            "mA -> A"
+        );
         assert_eq!(r.core_voltage_mv, Some(1195.0));
         assert_eq!(r.frequency_mhz, Some(600.0));
         assert_eq!(r.fans.len(), 1, "fan2rpm = 0 is no second fan");
-        assert_eq!((r.fans[0].rpm, r.fans[0].pct), (Some(4415.0), Some(42.9381981)));
-        assert_eq!((r.shares_accepted, r.shares_rejected), (Some(20773), Some(0)));
+        assert_eq!(
+            (r.fans[0].rpm, r.fans[0].pct),
+            (Some(4415.0), Some(42.9381981))
+        );
+        assert_eq!(
+            (r.shares_accepted, r.shares_rejected),
+            (Some(20773), Some(0))
+        );
         assert_eq!(r.best_diff, Some(3468978118.0));
         assert_eq!(r.best_session_diff, Some(13120897.0));
         assert_eq!(r.pool_difficulty, Some(1000.0));
@@ -298,11 +399,20 @@ mod tests {
         assert_eq!(r.state, MinerState::Faulted);
         assert_eq!(r.errors[0].code, "power_fault");
         let paused = json!({"hashRate": 1200.0, "miningPaused": true});
-        assert_eq!(system_info(&paused, "h").expect("decodes").state, MinerState::Idle);
+        assert_eq!(
+            system_info(&paused, "h").expect("decodes").state,
+            MinerState::Idle
+        );
         let zero = json!({"hashRate": 0});
-        assert_eq!(system_info(&zero, "h").expect("decodes").state, MinerState::Idle);
+        assert_eq!(
+            system_info(&zero, "h").expect("decodes").state,
+            MinerState::Idle
+        );
         let hot = json!({"hashRate": 10, "overheat_mode": 1});
-        assert_eq!(system_info(&hot, "h").expect("decodes").state, MinerState::Faulted);
+        assert_eq!(
+            system_info(&hot, "h").expect("decodes").state,
+            MinerState::Faulted
+        );
     }
 
     #[test]
@@ -315,11 +425,18 @@ mod tests {
             "foundBlocks": 1, "bestDiff": 5e9
         });
         let r = system_info(&v, "h").expect("decodes");
-        assert_eq!((r.make.as_str(), r.model.as_deref()), ("NerdQAxe", Some("NerdQAxe++")));
+        assert_eq!(
+            (r.make.as_str(), r.model.as_deref()),
+            ("NerdQAxe", Some("NerdQAxe++"))
+        );
         assert_eq!(r.temp_max_c, Some(64.0));
         assert_eq!(r.input_current_a, Some(7.5));
         assert_eq!(r.pool_difficulty, Some(2048.0));
-        assert_eq!(r.best_diff, Some(9.1e9), "max of bestDiff and stratum.totalBestDiff");
+        assert_eq!(
+            r.best_diff,
+            Some(9.1e9),
+            "max of bestDiff and stratum.totalBestDiff"
+        );
         assert_eq!(r.blocks_found, Some(1));
         assert_eq!(r.fans.len(), 2);
         assert_eq!(r.boards[0].chips, Some(4));
@@ -327,8 +444,17 @@ mod tests {
 
     #[test]
     fn garbage_is_a_clear_error_not_a_panic() {
-        for v in [json!([]), json!("x"), json!({}), json!({"hashRate": "n/a"}), json!(null)] {
-            assert!(matches!(system_info(&v, "h"), Err(PollError::Malformed(_))), "{v}");
+        for v in [
+            json!([]),
+            json!("x"),
+            json!({}),
+            json!({"hashRate": "n/a"}),
+            json!(null),
+        ] {
+            assert!(
+                matches!(system_info(&v, "h"), Err(PollError::Malformed(_))),
+                "{v}"
+            );
         }
         // Wrong types everywhere else are simply not reported.
         let odd = json!({"hashRate": 1, "temp": "hot", "fans": "none", "pools": {"a": 1}, "bestDiff": [1]});

@@ -1,0 +1,48 @@
+//! An example alert rule to copy: warns when a miner's chip stays above a threshold for
+//! several samples in a row, and resolves when it cools down.
+//!
+//! Configuration (daemon config, per-miner overrides merged by the host):
+//! `max_chip_c` (default 70), `samples` (default 3).
+//!
+//! It keeps its memory, the count of consecutive hot samples per miner, in plugin state, which
+//! survives restarts and hot reloads of the rule.
+
+use solomon_plugin_sdk::rule::{Alert, Event, Rule};
+use solomon_plugin_sdk::{PluginInfo, Severity, host};
+
+struct HotChip;
+
+impl Rule for HotChip {
+    fn info() -> PluginInfo {
+        solomon_plugin_sdk::plugin_info!("A chip above max_chip_c for `samples` polls in a row")
+    }
+
+    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+        let Some(record) = event.current()? else {
+            return Ok(Vec::new());
+        };
+        let Some(temp) = record.temp_c else {
+            return Ok(Vec::new());
+        };
+        let max = event.config_f64("max_chip_c", 70.0);
+        let needed = event.config_f64("samples", 3.0).max(1.0) as u32;
+
+        let key = format!("hot/{}", event.miner_id);
+        let streak =
+            host::state::update_json(
+                &key,
+                |n: Option<u32>| if temp > max { n.unwrap_or(0) + 1 } else { 0 },
+            )
+            .map_err(|e| e.to_string())?;
+
+        let firing = streak >= needed;
+        let message = if firing {
+            format!("chip at {temp:.1} °C, above {max:.0} °C for {streak} samples")
+        } else {
+            format!("chip at {temp:.1} °C")
+        };
+        Ok(vec![Alert::new("chip", Severity::Warning, message, firing)])
+    }
+}
+
+solomon_plugin_sdk::register_rule!(HotChip);

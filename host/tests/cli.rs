@@ -1,0 +1,92 @@
+//! The `solomon` binary's command line, as a user runs it.
+
+use std::process::Command;
+
+fn solomon() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_solomon"))
+}
+
+#[test]
+fn plugin_check_rejects_non_components_with_a_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("notes.wasm");
+    std::fs::write(&text, "just some text").expect("write");
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
+    let truncated = dir.path().join("truncated.wasm");
+    std::fs::write(&truncated, b"\0asm\x0d\0\x01\0\x01\xff\xff").expect("write");
+
+    let out = solomon()
+        .args(["plugin", "check"])
+        .arg(&text)
+        .arg(&core)
+        .arg(&truncated)
+        .output()
+        .expect("run solomon");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("notes.wasm: not a WebAssembly file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("core.wasm: a core WebAssembly module, not a component"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("truncated.wasm: invalid component"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plugin_check_on_a_missing_file_says_so() {
+    let out = solomon()
+        .args(["plugin", "check", "/nonexistent/x.wasm"])
+        .output()
+        .expect("run solomon");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/x.wasm"));
+}
+
+#[test]
+fn builtin_plugins_export_and_pass_the_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = solomon()
+        .args(["plugin", "export-builtin"])
+        .arg(dir.path())
+        .output()
+        .expect("run solomon");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    assert!(
+        files.iter().any(|f| f.ends_with("driver-axeos.wasm")),
+        "{files:?}"
+    );
+    let out = solomon()
+        .args(["plugin", "check", "--json"])
+        .args(&files)
+        .output()
+        .expect("run solomon");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert_eq!(v["ok"], true, "{line}");
+    }
+    assert!(
+        stdout.contains("\"name\":\"driver-axeos\"") && stdout.contains("\"world\":\"driver\""),
+        "{stdout}"
+    );
+}

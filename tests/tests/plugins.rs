@@ -1,0 +1,266 @@
+//! Host <-> plugin calls through real compiled components: a driver polling a miner over a real
+//! socket, a rule keeping state across a reload, the artifact cache, and `solomon plugin check`.
+
+use solomon_host::builtin::BUILTIN_PLUGINS;
+use solomon_host::host_api::plugin_state::{MemoryState, StateBackend};
+use solomon_host::runtime::driver_types::{PollError, Target};
+use solomon_host::runtime::rule_types::{Event, EventKind, Severity};
+use solomon_host::runtime::{HostServices, Plugin, Runtime, RuntimeConfig, World};
+use solomon_plugin_sdk::{MinerRecord, MinerState};
+use solomon_tests::{axeos_server, fixture, plugins, read, solomon_bin, test_config};
+use std::sync::Arc;
+
+fn axeos_bytes() -> Arc<[u8]> {
+    BUILTIN_PLUGINS
+        .iter()
+        .find(|p| p.name == "driver-axeos")
+        .expect("built in")
+        .wasm
+        .into()
+}
+
+#[tokio::test]
+async fn axeos_driver_polls_a_miner_over_http() {
+    let addr = axeos_server(fixture(
+        "axeos/bitaxe-gamma-601-bm1370_v2.12.0_system_info.json",
+    ))
+    .await;
+    let runtime = Runtime::new(test_config(), HostServices::default()).expect("runtime");
+    let driver = runtime.load(axeos_bytes()).await.expect("loads");
+    assert_eq!(
+        (driver.meta().name.as_str(), driver.meta().world),
+        ("driver-axeos", World::Driver)
+    );
+
+    let target = Target {
+        host: "127.0.0.1".into(),
+        http_port: addr.port(),
+        rpc_port: 4028,
+    };
+    let json = driver
+        .poll(target)
+        .await
+        .expect("no trap")
+        .expect("poll ok");
+    let r: MinerRecord = serde_json::from_str(&json).expect("a miner record");
+    assert_eq!(
+        (r.id.as_str(), r.host.as_str()),
+        ("D8:3B:DA:6E:C0:D0", "127.0.0.1")
+    );
+    assert_eq!(
+        (r.make.as_str(), r.model.as_deref()),
+        ("Bitaxe", Some("Gamma"))
+    );
+    assert_eq!(r.state, MinerState::Hashing);
+    assert_eq!(r.hashrate_hs, Some(1234.3735352e9), "GH/s -> H/s");
+    assert_eq!(r.temp_c, Some(59.75));
+    assert_eq!(r.power_w, Some(23.6954327));
+    assert_eq!(r.best_diff, Some(3468978118.0));
+    assert_eq!(r.driver, "driver-axeos@0.1.0");
+    assert!(r.ts_ms > 1_700_000_000_000, "stamped with the host clock");
+}
+
+#[tokio::test]
+async fn driver_errors_are_typed_not_traps() {
+    let runtime = Runtime::new(test_config(), HostServices::default()).expect("runtime");
+    let driver = runtime.load(axeos_bytes()).await.expect("loads");
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let target = Target {
+        host: "127.0.0.1".into(),
+        http_port: closed,
+        rpc_port: 4028,
+    };
+    assert!(matches!(
+        driver.poll(target).await,
+        Ok(Err(PollError::Unreachable(_)))
+    ));
+    // A server that answers with something that is not AxeOS JSON.
+    let addr = axeos_server("{\"hello\": [1, 2".into()).await;
+    let target = Target {
+        host: "127.0.0.1".into(),
+        http_port: addr.port(),
+        rpc_port: 4028,
+    };
+    match driver.poll(target).await {
+        Ok(Err(PollError::Malformed(msg))) => assert!(msg.contains("invalid JSON"), "{msg}"),
+        other => panic!("expected malformed, got {other:?}"),
+    }
+    assert_eq!(driver.stats().traps, 0);
+}
+
+fn hot_event(temp: f64) -> Event {
+    let record = MinerRecord {
+        id: "m1".into(),
+        make: "Bitaxe".into(),
+        temp_c: Some(temp),
+        ..Default::default()
+    };
+    Event {
+        miner_id: "m1".into(),
+        kind: EventKind::Sample,
+        previous: None,
+        current: Some(record.to_json()),
+        config: r#"{"max_chip_c": 70, "samples": 2}"#.into(),
+        ts_ms: 1,
+    }
+}
+
+async fn evaluate(rule: &Plugin, temp: f64) -> (bool, String) {
+    let alerts = rule
+        .evaluate(hot_event(temp))
+        .await
+        .expect("no trap")
+        .expect("rule ok");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        (alerts[0].key.as_str(), alerts[0].severity),
+        ("chip", Severity::Warning)
+    );
+    (alerts[0].firing, alerts[0].message.clone())
+}
+
+#[tokio::test]
+async fn example_rule_keeps_its_state_across_a_reload() {
+    let state = Arc::new(MemoryState::default());
+    let services = HostServices {
+        state: state.clone(),
+        ..Default::default()
+    };
+    let runtime = Runtime::new(test_config(), services).expect("runtime");
+    let rule = runtime
+        .load(read(plugins::RULE_HOT_CHIP))
+        .await
+        .expect("example rule loads");
+    assert_eq!(
+        (rule.meta().name.as_str(), rule.meta().world),
+        ("rule-hot-chip", World::AlertRule)
+    );
+
+    assert!(
+        !evaluate(&rule, 75.0).await.0,
+        "one hot sample is not enough"
+    );
+    drop(rule);
+    // A new instance of the rule (as after a hot reload) continues the streak from plugin state.
+    let rule = runtime
+        .load(read(plugins::RULE_HOT_CHIP))
+        .await
+        .expect("reloads");
+    let (firing, message) = evaluate(&rule, 76.0).await;
+    assert!(firing, "second hot sample in a row fires: {message}");
+    assert!(message.contains("76.0 °C"), "{message}");
+    assert_eq!(
+        state
+            .get("rule-hot-chip", "hot/m1")
+            .expect("stored")
+            .as_deref(),
+        Some(&b"2"[..])
+    );
+    assert!(!evaluate(&rule, 60.0).await.0, "cooling down resolves");
+    assert_eq!(
+        state
+            .get("rule-hot-chip", "hot/m1")
+            .expect("stored")
+            .as_deref(),
+        Some(&b"0"[..])
+    );
+}
+
+#[tokio::test]
+async fn plugin_state_is_atomic_under_concurrent_instances() {
+    let state = Arc::new(MemoryState::default());
+    let config = RuntimeConfig {
+        instances_per_plugin: 4,
+        ..test_config()
+    };
+    let runtime = Runtime::new(
+        config,
+        HostServices {
+            state: state.clone(),
+            ..Default::default()
+        },
+    )
+    .expect("runtime");
+    let plugin = Arc::new(runtime.load(read(plugins::HOSTILE)).await.expect("loads"));
+    let target = Target {
+        host: "state".into(),
+        http_port: 80,
+        rpc_port: 4028,
+    };
+    let calls: Vec<_> = (0..200)
+        .map(|_| {
+            let p = plugin.clone();
+            let t = target.clone();
+            tokio::spawn(async move { p.poll(t).await })
+        })
+        .collect();
+    for c in calls {
+        assert!(c.await.expect("task").expect("no trap").is_ok());
+    }
+    // Four instances raced on one counter through compare-and-swap: no increment was lost.
+    assert_eq!(
+        state
+            .get("test-hostile", "polls")
+            .expect("stored")
+            .as_deref(),
+        Some(&b"200"[..])
+    );
+}
+
+#[tokio::test]
+async fn compiled_components_are_cached_on_disk() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let config = RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..test_config()
+    };
+    let runtime = Runtime::new(config, HostServices::default()).expect("runtime");
+    let first = runtime.load(axeos_bytes()).await.expect("compiles");
+    assert!(!first.meta().from_cache);
+    let second = runtime.load(axeos_bytes()).await.expect("loads from cache");
+    assert!(second.meta().from_cache);
+    // A corrupt artifact is discarded and recompiled, not trusted.
+    for entry in std::fs::read_dir(cache.path()).expect("read") {
+        std::fs::write(entry.expect("entry").path(), b"garbage").expect("corrupt");
+    }
+    let third = runtime.load(axeos_bytes()).await.expect("recompiles");
+    assert!(!third.meta().from_cache);
+}
+
+#[test]
+fn plugin_check_accepts_plugins_and_rejects_the_wrong_world() {
+    let out = std::process::Command::new(solomon_bin())
+        .args(["plugin", "check", plugins::RULE_HOT_CHIP, plugins::HOSTILE])
+        .output()
+        .expect("run solomon");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("rule-hot-chip 0.1.0 (world alert-rule, api 0.1.0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("test-hostile 0.1.0 (world driver"),
+        "{stdout}"
+    );
+
+    let out = std::process::Command::new(solomon_bin())
+        .args(["plugin", "check", plugins::NOT_A_PLUGIN])
+        .output()
+        .expect("run solomon");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("wrong world") && stderr.contains("wasi:cli/run"),
+        "{stderr}"
+    );
+}
