@@ -7,6 +7,7 @@
 
 use crate::cgminer::{self, CgminerError};
 use crate::{MinerRecord, PluginInfo};
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -311,10 +312,17 @@ pub fn cgminer_commands(
 /// What a miner driver implements. Functions are associated (no `self`): keep memory between
 /// calls in [`crate::host::state`], which survives restarts and reloads.
 pub trait Driver {
-    /// Name, version, description; usually [`plugin_info!`](crate::plugin_info).
-    fn info() -> PluginInfo;
-    /// Whether and how confidently this driver handles the probed miner. No I/O.
-    fn identify(probe: &Probe) -> Option<Identification>;
+    /// One line for humans, shown by `solomon plugin check` and the API. The plugin's name and
+    /// version come from its crate (`CARGO_PKG_NAME` without `solomon-`, `CARGO_PKG_VERSION`).
+    fn description() -> &'static str {
+        ""
+    }
+    /// Whether and how confidently this driver handles the probed miner. No I/O: the host has
+    /// already probed. The default claims nothing, so the driver is used only when a miner's
+    /// config pins it.
+    fn identify(_probe: &Probe) -> Option<Identification> {
+        None
+    }
     /// Polls the miner once.
     fn poll(target: &Target) -> Result<MinerRecord, PollError>;
 }
@@ -332,8 +340,7 @@ pub mod __glue {
         }
     }
 
-    pub fn info<D: Driver>() -> wt::PluginInfo {
-        let i = D::info();
+    pub fn info<D: Driver>(i: PluginInfo) -> wt::PluginInfo {
         wt::PluginInfo {
             name: i.name,
             version: i.version,
@@ -358,8 +365,7 @@ pub mod __glue {
         })
     }
 
-    pub fn poll<D: Driver>(t: wt::Target) -> Result<String, wit::PollError> {
-        let info = D::info();
+    pub fn poll<D: Driver>(info: PluginInfo, t: wt::Target) -> Result<String, wit::PollError> {
         match D::poll(&target(t)) {
             Ok(mut record) => {
                 if record.driver.is_empty() {
@@ -387,7 +393,7 @@ macro_rules! register_driver {
 
         impl $crate::driver::bindings::exports::solomon::plugin::miner_driver::Guest for __SolomonDriverExport {
             fn info() -> $crate::driver::bindings::solomon::plugin::types::PluginInfo {
-                $crate::driver::__glue::info::<$driver>()
+                $crate::driver::__glue::info::<$driver>($crate::plugin_info!(<$driver as $crate::driver::Driver>::description()))
             }
             fn identify(
                 probe: $crate::driver::bindings::exports::solomon::plugin::miner_driver::Probe,
@@ -400,7 +406,7 @@ macro_rules! register_driver {
                 ::std::string::String,
                 $crate::driver::bindings::exports::solomon::plugin::miner_driver::PollError,
             > {
-                $crate::driver::__glue::poll::<$driver>(target)
+                $crate::driver::__glue::poll::<$driver>($crate::plugin_info!(""), target)
             }
         }
 

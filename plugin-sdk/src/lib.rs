@@ -8,13 +8,13 @@
 //!
 //! ```ignore
 //! use solomon_plugin_sdk::rule::{Alert, Event, Rule};
-//! use solomon_plugin_sdk::{PluginInfo, Severity};
+//! use solomon_plugin_sdk::Severity;
 //!
 //! struct HotChip;
 //!
 //! impl Rule for HotChip {
-//!     fn info() -> PluginInfo {
-//!         solomon_plugin_sdk::plugin_info!("Warns when a chip runs hot")
+//!     fn description() -> &'static str {
+//!         "Warns when a chip runs hot"
 //!     }
 //!     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
 //!         let hot = event.current()?.and_then(|r| r.temp_c).is_some_and(|t| t > 70.0);
@@ -78,7 +78,8 @@ pub enum Severity {
     Critical,
 }
 
-/// Builds a [`PluginInfo`] from the calling crate's name and version and a description.
+/// Builds a [`PluginInfo`] from the calling crate's name (without a `solomon-` prefix) and
+/// version and a description. The `register_*!` macros use it.
 #[macro_export]
 macro_rules! plugin_info {
     ($description:expr) => {

@@ -133,8 +133,10 @@ pub mod store {
 /// What an alert rule implements. Functions are associated (no `self`): keep memory between
 /// events in [`crate::host::state`].
 pub trait Rule {
-    /// Name, version, description; usually [`plugin_info!`](crate::plugin_info).
-    fn info() -> PluginInfo;
+    /// One line for humans. Name and version come from the plugin's crate, as for drivers.
+    fn description() -> &'static str {
+        ""
+    }
     /// Judges one event.
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String>;
 }
@@ -144,8 +146,7 @@ pub mod __glue {
     use super::*;
     use bindings::solomon::plugin::types as wt;
 
-    pub fn info<R: Rule>() -> wt::PluginInfo {
-        let i = R::info();
+    pub fn info<R: Rule>(i: PluginInfo) -> wt::PluginInfo {
         wt::PluginInfo {
             name: i.name,
             version: i.version,
@@ -191,7 +192,7 @@ macro_rules! register_rule {
 
         impl $crate::rule::bindings::exports::solomon::plugin::rule::Guest for __SolomonRuleExport {
             fn info() -> $crate::rule::bindings::solomon::plugin::types::PluginInfo {
-                $crate::rule::__glue::info::<$rule>()
+                $crate::rule::__glue::info::<$rule>($crate::plugin_info!(<$rule as $crate::rule::Rule>::description()))
             }
             fn evaluate(
                 event: $crate::rule::bindings::exports::solomon::plugin::rule::Event,

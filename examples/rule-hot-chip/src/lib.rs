@@ -8,13 +8,13 @@
 //! survives restarts and hot reloads of the rule.
 
 use solomon_plugin_sdk::rule::{Alert, Event, Rule};
-use solomon_plugin_sdk::{PluginInfo, Severity, host};
+use solomon_plugin_sdk::{Severity, host};
 
 struct HotChip;
 
 impl Rule for HotChip {
-    fn info() -> PluginInfo {
-        solomon_plugin_sdk::plugin_info!("A chip above max_chip_c for `samples` polls in a row")
+    fn description() -> &'static str {
+        "A chip above max_chip_c for `samples` polls in a row"
     }
 
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {

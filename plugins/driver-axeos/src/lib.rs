@@ -8,13 +8,13 @@ mod models;
 mod parse;
 
 use solomon_plugin_sdk::driver::{Driver, Identification, PollError, Probe, Target, http_get_json};
-use solomon_plugin_sdk::{MinerRecord, PluginInfo, host};
+use solomon_plugin_sdk::{MinerRecord, host};
 
 struct AxeOs;
 
 impl Driver for AxeOs {
-    fn info() -> PluginInfo {
-        solomon_plugin_sdk::plugin_info!("AxeOS / ESP-Miner (Bitaxe) and NerdQAxe over HTTP")
+    fn description() -> &'static str {
+        "AxeOS / ESP-Miner (Bitaxe) and NerdQAxe over HTTP"
     }
 
     fn identify(probe: &Probe) -> Option<Identification> {

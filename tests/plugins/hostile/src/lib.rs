@@ -1,8 +1,8 @@
 //! A driver that misbehaves on request: the target's host name picks the behaviour.
 //! Used by the sandbox tests and the runtime benchmark.
 
-use solomon_plugin_sdk::driver::{Driver, Identification, PollError, Probe, Target, http};
-use solomon_plugin_sdk::{MinerRecord, MinerState, PluginInfo, host};
+use solomon_plugin_sdk::driver::{Driver, PollError, Target, http};
+use solomon_plugin_sdk::{MinerRecord, MinerState, host};
 
 struct Hostile;
 
@@ -17,12 +17,8 @@ fn record(target: &Target) -> MinerRecord {
 }
 
 impl Driver for Hostile {
-    fn info() -> PluginInfo {
-        solomon_plugin_sdk::plugin_info!("misbehaves on request")
-    }
-
-    fn identify(_probe: &Probe) -> Option<Identification> {
-        None
+    fn description() -> &'static str {
+        "misbehaves on request"
     }
 
     fn poll(target: &Target) -> Result<MinerRecord, PollError> {
@@ -65,7 +61,7 @@ impl Driver for Hostile {
                 })
             }
             "log-flood" => {
-                for i in 0..100_000 {
+                for i in 0..10_000 {
                     host::info(&format!("line {i}"));
                 }
                 Ok(record(target))
