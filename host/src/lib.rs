@@ -9,3 +9,5 @@ pub mod cli;
 pub mod host_api;
 pub mod runtime;
 pub mod server;
+pub mod state;
+pub mod storage;

@@ -1,0 +1,370 @@
+//! Storage on sled: miner history (compressed chunks + 1-minute and 1-hour rollups), miners
+//! added at run time, plugin state, and the schema version. Alerts and the notification outbox
+//! get their own trees when they arrive.
+//!
+//! Durability: [`Storage::ingest`] returns only once its samples are durable under the
+//! configured [`FlushPolicy`] (default: group commit, one fsync per 20 ms for every writer
+//! waiting). Everything else (miner configs, plugin state) is written through sled at once and
+//! flushed by sled's background flush within `sled_flush_ms`, and at shutdown.
+
+mod cache;
+mod codec;
+mod durability;
+mod metrics;
+mod miners;
+mod plugin_state;
+mod rollup;
+mod series;
+
+pub use cache::{CacheStats, QueryKey};
+pub use codec::CodecError;
+pub use durability::{FlushError, FlushPolicy};
+pub use metrics::{ALL as ALL_METRICS, Metric, Sample, sample_of};
+pub use miners::MinerConfig;
+pub use plugin_state::SledState;
+pub use series::{HOUR_MS, MINUTE_MS};
+
+use crate::host_api::clock::{Clock, SystemClock};
+use solomon_plugin_sdk::MinerRecord;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The schema this build writes. Older databases are migrated at open; newer ones refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A step from one schema version to the next.
+type Migration = fn(&sled::Db) -> Result<(), StorageError>;
+
+/// Migrations from version `i + 1` to `i + 2` (none yet: version 1 is the first).
+const MIGRATIONS: &[Migration] = &[];
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// sled failed.
+    #[error("database: {0}")]
+    Sled(#[from] sled::Error),
+    /// Stored bytes could not be decoded.
+    #[error("corrupt data: {0}")]
+    Corrupt(&'static str),
+    /// A chunk could not be decoded.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Durability could not be confirmed: the write may be lost.
+    #[error(transparent)]
+    Flush(#[from] FlushError),
+    /// Input refused; nothing was written.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The database was written by a newer Solomon.
+    #[error("database schema {found} is newer than this build's {supported}; upgrade Solomon")]
+    SchemaTooNew {
+        /// In the database.
+        found: u32,
+        /// This build's.
+        supported: u32,
+    },
+    /// The data dir could not be prepared.
+    #[error("data dir {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Time resolution of a history query.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    /// Every sample.
+    Raw,
+    /// 1-minute min/avg/max.
+    Minute,
+    /// 1-hour min/avg/max.
+    Hour,
+}
+
+/// One point of a history series. Raw points have `min == avg == max`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Point {
+    /// Sample time or bucket start, Unix ms.
+    pub ts_ms: u64,
+    /// Smallest value in the bucket.
+    pub min: f64,
+    /// Mean.
+    pub avg: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Point {
+    fn single(ts_ms: u64, v: f64) -> Point {
+        Point {
+            ts_ms,
+            min: v,
+            avg: v,
+            max: v,
+        }
+    }
+}
+
+/// Settings of the storage.
+#[derive(Clone)]
+pub struct StorageConfig {
+    /// The sled folder.
+    pub path: PathBuf,
+    /// When ingests are acknowledged.
+    pub flush: FlushPolicy,
+    /// Samples per sealed chunk.
+    pub chunk_samples: usize,
+    /// Raw samples are kept this long.
+    pub raw_retention: Duration,
+    /// 1-minute rollups are kept this long.
+    pub minute_retention: Duration,
+    /// 1-hour rollups are kept this long.
+    pub hour_retention: Duration,
+    /// Query cache entry lifetime.
+    pub cache_ttl: Duration,
+    /// Query cache size, in points.
+    pub cache_max_points: u64,
+    /// sled's background flush interval (configs and plugin state).
+    pub sled_flush_ms: u64,
+    /// Time source (a fake one in tests).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl StorageConfig {
+    /// Defaults: group commit every 20 ms, chunks of 128 samples, raw 7 days, 1-minute rollups
+    /// 30 days, 1-hour rollups 365 days, a 30 s / 2 M-point query cache.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        const DAY: u64 = 86_400;
+        StorageConfig {
+            path: path.into(),
+            flush: FlushPolicy::default(),
+            chunk_samples: 128,
+            raw_retention: Duration::from_secs(7 * DAY),
+            minute_retention: Duration::from_secs(30 * DAY),
+            hour_retention: Duration::from_secs(365 * DAY),
+            cache_ttl: Duration::from_secs(30),
+            cache_max_points: 2_000_000,
+            sled_flush_ms: 500,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// What [`Storage::prune`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Raw chunks.
+    pub chunks: usize,
+    /// 1-minute rollup blocks.
+    pub minute: usize,
+    /// 1-hour rollup blocks.
+    pub hour: usize,
+}
+
+/// The daemon's database.
+pub struct Storage {
+    db: sled::Db,
+    series: series::Series,
+    durability: durability::Durability,
+    cache: cache::QueryCache,
+    miners: miners::Miners,
+    state: Arc<SledState>,
+    config: StorageConfig,
+}
+
+fn check_schema(db: &sled::Db) -> Result<(), StorageError> {
+    let meta = db.open_tree("meta")?;
+    let found = match meta.get("schema_version")? {
+        None => {
+            meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+            return Ok(());
+        }
+        Some(v) => v
+            .as_ref()
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_err(|_| StorageError::Corrupt("schema version"))?,
+    };
+    if found > SCHEMA_VERSION {
+        return Err(StorageError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, migrate) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(found.saturating_sub(1) as usize)
+    {
+        migrate(db)?;
+        meta.insert("schema_version", &(i as u32 + 2).to_be_bytes())?;
+        db.flush()?;
+    }
+    Ok(())
+}
+
+impl Storage {
+    /// Opens (or creates) the database.
+    pub fn open(config: StorageConfig) -> Result<Storage, StorageError> {
+        std::fs::create_dir_all(&config.path).map_err(|source| StorageError::Io {
+            path: config.path.clone(),
+            source,
+        })?;
+        let db = sled::Config::new()
+            .path(&config.path)
+            .flush_every_ms(Some(config.sled_flush_ms))
+            .open()?;
+        check_schema(&db)?;
+        let series = series::Series::open(db.open_tree("series")?, config.chunk_samples)?;
+        let durability =
+            durability::Durability::start(db.clone(), config.flush).map_err(|source| {
+                StorageError::Io {
+                    path: config.path.clone(),
+                    source,
+                }
+            })?;
+        Ok(Storage {
+            series,
+            durability,
+            cache: cache::QueryCache::new(config.cache_ttl, config.cache_max_points),
+            miners: miners::Miners::new(db.open_tree("miners")?),
+            state: Arc::new(SledState::new(db.open_tree("plugin_state")?)),
+            db,
+            config,
+        })
+    }
+
+    /// Stores one sample per record, atomically, and returns once durable.
+    pub async fn ingest(&self, records: &[MinerRecord]) -> Result<(), StorageError> {
+        let samples: Vec<(&str, Sample)> = records
+            .iter()
+            .map(|r| (r.id.as_str(), sample_of(r)))
+            .collect();
+        self.ingest_samples(&samples).await
+    }
+
+    /// Stores samples of many miners atomically and returns once durable.
+    pub async fn ingest_samples(&self, samples: &[(&str, Sample)]) -> Result<(), StorageError> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        self.series.ingest(samples)?;
+        self.durability.commit().await?;
+        Ok(())
+    }
+
+    /// The resolution a query of `[from, to]` uses: the finest within retention that gives at
+    /// most 5,000 points at nominal 10 s polling, or the one matching `step_ms`.
+    pub fn resolution_for(&self, from: u64, to: u64, step_ms: Option<u64>) -> Resolution {
+        let now = self.config.clock.now_ms();
+        let age = now.saturating_sub(from);
+        let by_retention = if age > self.config.minute_retention.as_millis() as u64 {
+            Resolution::Hour
+        } else if age > self.config.raw_retention.as_millis() as u64 {
+            Resolution::Minute
+        } else {
+            Resolution::Raw
+        };
+        let span = to.saturating_sub(from);
+        let by_size = match step_ms {
+            Some(s) if s >= HOUR_MS => Resolution::Hour,
+            Some(s) if s >= MINUTE_MS => Resolution::Minute,
+            Some(_) => Resolution::Raw,
+            None if span > 5_000 * MINUTE_MS => Resolution::Hour,
+            None if span > 5_000 * 10_000 => Resolution::Minute,
+            None => Resolution::Raw,
+        };
+        by_retention.max(by_size)
+    }
+
+    /// One metric of one miner in `[from, to]` at `res`, through the query cache.
+    pub fn history(
+        &self,
+        miner: &str,
+        metric: Metric,
+        from: u64,
+        to: u64,
+        res: Resolution,
+    ) -> Result<Arc<Vec<Point>>, StorageError> {
+        let Some(series) = self.series.series(miner) else {
+            return Ok(Arc::new(Vec::new()));
+        };
+        let key = QueryKey {
+            series,
+            metric,
+            from,
+            to,
+            res,
+        };
+        let mark = self.series.mark(series);
+        if let Some(points) = self.cache.get(&key, mark) {
+            return Ok(points);
+        }
+        let points = Arc::new(self.series.query(series, metric, from, to, res)?);
+        self.cache.put(key, points.clone(), mark);
+        Ok(points)
+    }
+
+    /// Every stored sample of a miner in `[from, to]`.
+    pub fn samples(&self, miner: &str, from: u64, to: u64) -> Result<Vec<Sample>, StorageError> {
+        match self.series.series(miner) {
+            Some(s) => self.series.samples(s, from, to),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Deletes history past its retention.
+    pub fn prune(&self) -> Result<Pruned, StorageError> {
+        let now = self.config.clock.now_ms();
+        let cutoff = |d: Duration| now.saturating_sub(d.as_millis() as u64);
+        Ok(Pruned {
+            chunks: self
+                .series
+                .prune(Resolution::Raw, cutoff(self.config.raw_retention))?,
+            minute: self
+                .series
+                .prune(Resolution::Minute, cutoff(self.config.minute_retention))?,
+            hour: self
+                .series
+                .prune(Resolution::Hour, cutoff(self.config.hour_retention))?,
+        })
+    }
+
+    /// Query cache counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Miners added at run time.
+    pub fn miners(&self) -> &miners::Miners {
+        &self.miners
+    }
+
+    /// The `plugin-state` backend.
+    pub fn plugin_state(&self) -> Arc<SledState> {
+        self.state.clone()
+    }
+
+    /// Flushes everything now (at shutdown).
+    pub fn flush(&self) -> Result<(), StorageError> {
+        Ok(self.durability.flush_now()?)
+    }
+
+    /// Bytes the database takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StorageError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.config.path
+    }
+}

@@ -1,0 +1,454 @@
+//! The shared state through its real path: the miner store under concurrent tasks, and sled
+//! storage in temp dirs (history, rollups, retention, cache, transactions, plugin state).
+
+use solomon_host::host_api::clock::FakeClock;
+use solomon_host::host_api::plugin_state::StateBackend;
+use solomon_host::runtime::rule_types::{Event, EventKind};
+use solomon_host::runtime::{HostServices, Runtime};
+use solomon_host::state::{MinerStore, StoreView};
+use solomon_host::storage::{
+    FlushPolicy, HOUR_MS, MINUTE_MS, Metric, MinerConfig, Resolution, Storage, StorageConfig,
+    StorageError,
+};
+use solomon_plugin_sdk::{MinerRecord, MinerState};
+use solomon_tests::{plugins, read, test_config};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const T0: u64 = 1_800_000_000_000;
+const DAY: u64 = 86_400_000;
+
+fn record(id: &str, ts: u64, hashrate: f64) -> MinerRecord {
+    MinerRecord {
+        id: id.into(),
+        make: "Bitaxe".into(),
+        state: MinerState::Hashing,
+        ts_ms: ts,
+        hashrate_hs: Some(hashrate),
+        temp_c: Some(50.0 + (ts / 10_000 % 10) as f64),
+        shares_accepted: Some(ts / 10_000),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_updates_lose_nothing_and_snapshots_never_tear() {
+    let store = Arc::new(MinerStore::new());
+    for i in 0..32 {
+        store.set(MinerRecord {
+            id: format!("m{i}"),
+            shares_accepted: Some(0),
+            shares_rejected: Some(0),
+            ..Default::default()
+        });
+    }
+    let updates = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let (store, updates) = (store.clone(), updates.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut last_version = std::collections::HashMap::new();
+            for n in 0..4_000u64 {
+                let id = format!("m{}", (n * 7 + t) % 32);
+                match n % 4 {
+                    // Both fields move together in one update: a reader must never see them differ.
+                    0 | 1 => {
+                        store
+                            .update(&id, |r| {
+                                let next = r.shares_accepted.unwrap_or(0) + 1;
+                                r.shares_accepted = Some(next);
+                                r.shares_rejected = Some(next);
+                            })
+                            .expect("miners are never removed in this test");
+                        updates.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        let s = store.get(&id).expect("present");
+                        assert_eq!(
+                            s.record.shares_accepted, s.record.shares_rejected,
+                            "torn snapshot"
+                        );
+                        let prev = last_version.insert(id, s.version).unwrap_or(0);
+                        assert!(s.version >= prev, "version went backwards");
+                    }
+                }
+                if n % 256 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let total: u64 = store
+        .list()
+        .iter()
+        .map(|s| s.record.shares_accepted.unwrap_or(0))
+        .sum();
+    assert_eq!(total, updates.load(Ordering::Relaxed), "no lost update");
+    let versions: u64 = store.list().iter().map(|s| s.version - 1).sum();
+    assert_eq!(versions, total, "one version per update");
+    assert!(store.lock_stats().write_wait.count >= total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn removes_race_with_updates_cleanly() {
+    let store = Arc::new(MinerStore::new());
+    let mut tasks = Vec::new();
+    for t in 0..4u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..2_000u64 {
+                let id = format!("m{}", n % 8);
+                match (n + t) % 3 {
+                    0 => {
+                        store.set(MinerRecord {
+                            id: id.clone(),
+                            shares_accepted: Some(1),
+                            shares_rejected: Some(1),
+                            ..Default::default()
+                        });
+                    }
+                    1 => {
+                        let _ = store.update(&id, |r| {
+                            r.shares_accepted = r.shares_accepted.map(|v| v + 1);
+                            r.shares_rejected = r.shares_rejected.map(|v| v + 1);
+                        });
+                    }
+                    _ => {
+                        store.remove(&id);
+                    }
+                }
+                if let Some(s) = store.get(&id) {
+                    assert_eq!(s.record.shares_accepted, s.record.shares_rejected);
+                    assert_eq!(s.record.id, id);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    assert!(store.len() <= 8);
+}
+
+fn storage(dir: &std::path::Path, clock: Arc<FakeClock>) -> Storage {
+    let mut c = StorageConfig::new(dir);
+    c.clock = clock;
+    c.chunk_samples = 16;
+    // Tests ingest one sample at a time; a short group-commit interval keeps them quick.
+    c.flush = FlushPolicy::GroupCommit(std::time::Duration::from_millis(1));
+    Storage::open(c).expect("opens")
+}
+
+#[tokio::test]
+async fn history_spans_sealed_chunks_and_the_head_and_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(FakeClock::new(T0 + DAY));
+    {
+        let s = storage(dir.path(), clock.clone());
+        for i in 0..40u64 {
+            // 40 samples with a chunk size of 16: two sealed chunks and 8 in the head.
+            s.ingest(&[
+                record("a", T0 + i * 10_000, i as f64),
+                record("b", T0 + i * 10_000, 1e12),
+            ])
+            .await
+            .expect("ingest");
+        }
+        let pts = s
+            .history("a", Metric::Hashrate, T0, T0 + DAY, Resolution::Raw)
+            .expect("query");
+        assert_eq!(pts.len(), 40);
+        assert!(
+            pts.iter()
+                .enumerate()
+                .all(|(i, p)| p.avg == i as f64 && p.ts_ms == T0 + i as u64 * 10_000)
+        );
+        let mid = s
+            .history(
+                "a",
+                Metric::Hashrate,
+                T0 + 95_000,
+                T0 + 205_000,
+                Resolution::Raw,
+            )
+            .expect("query");
+        assert_eq!(
+            mid.iter().map(|p| p.avg).collect::<Vec<_>>(),
+            (10..=20).map(|i| i as f64).collect::<Vec<_>>()
+        );
+    }
+    // Reopened: sealed chunks and the unsealed head (rebuilt from its write-ahead keys) are back.
+    let s = storage(dir.path(), clock);
+    let pts = s
+        .history("a", Metric::Hashrate, T0, T0 + DAY, Resolution::Raw)
+        .expect("query");
+    assert_eq!(pts.len(), 40);
+    assert_eq!(s.samples("b", 0, u64::MAX).expect("samples").len(), 40);
+    assert!(
+        s.history("nobody", Metric::Temp, 0, u64::MAX, Resolution::Raw)
+            .expect("query")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn rollups_outlive_raw_data_and_answer_long_ranges() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(FakeClock::new(T0));
+    let s = storage(dir.path(), clock.clone());
+    // Two hours of samples every 10 s: hashrate 100 in the first hour, 300 in the second.
+    for i in 0..720u64 {
+        let ts = T0 + i * 10_000;
+        s.ingest(&[record(
+            "a",
+            ts,
+            if ts < T0 + HOUR_MS { 100.0 } else { 300.0 },
+        )])
+        .await
+        .expect("ingest");
+    }
+    let minutes = s
+        .history(
+            "a",
+            Metric::Hashrate,
+            T0,
+            T0 + 2 * HOUR_MS,
+            Resolution::Minute,
+        )
+        .expect("query");
+    assert_eq!(
+        minutes.len(),
+        120,
+        "one point per minute, boundary-split buckets merged"
+    );
+    assert!(
+        minutes
+            .iter()
+            .all(|p| p.min == p.max && (p.avg == 100.0 || p.avg == 300.0))
+    );
+    let hours = s
+        .history(
+            "a",
+            Metric::Hashrate,
+            T0,
+            T0 + 2 * HOUR_MS,
+            Resolution::Hour,
+        )
+        .expect("query");
+    assert_eq!(
+        hours.iter().map(|p| (p.ts_ms, p.avg)).collect::<Vec<_>>(),
+        vec![(T0, 100.0), (T0 + HOUR_MS, 300.0)]
+    );
+
+    // 8 days later raw data is past its 7-day retention; the rollups remain.
+    clock.set(T0 + 8 * DAY);
+    let pruned = s.prune().expect("prune");
+    assert!(
+        pruned.chunks > 0 && pruned.minute == 0 && pruned.hour == 0,
+        "{pruned:?}"
+    );
+    let raw = s
+        .history("a", Metric::Hashrate, T0, T0 + 2 * HOUR_MS, Resolution::Raw)
+        .expect("query");
+    assert!(
+        raw.is_empty(),
+        "raw chunks expired ({} points left)",
+        raw.len()
+    );
+    assert_eq!(
+        s.resolution_for(T0, T0 + 2 * HOUR_MS, None),
+        Resolution::Minute,
+        "past raw retention, queries use rollups"
+    );
+    let hours = s
+        .history(
+            "a",
+            Metric::Hashrate,
+            T0,
+            T0 + 2 * HOUR_MS,
+            Resolution::Hour,
+        )
+        .expect("query");
+    assert_eq!(hours.len(), 2);
+    assert_eq!(hours[0].avg, 100.0);
+
+    // After 31 days minute rollups go too; hourly ones answer a 30-day chart.
+    clock.set(T0 + 31 * DAY);
+    let pruned = s.prune().expect("prune");
+    assert!(pruned.minute > 0 && pruned.hour == 0, "{pruned:?}");
+    assert_eq!(s.resolution_for(T0, T0 + 31 * DAY, None), Resolution::Hour);
+    assert_eq!(
+        s.history("a", Metric::Hashrate, T0, T0 + 31 * DAY, Resolution::Hour)
+            .expect("query")
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.resolution_for(T0 + 31 * DAY - HOUR_MS, T0 + 31 * DAY, None),
+        Resolution::Raw
+    );
+    assert_eq!(
+        s.resolution_for(T0 + 30 * DAY, T0 + 31 * DAY, Some(MINUTE_MS)),
+        Resolution::Minute
+    );
+}
+
+#[tokio::test]
+async fn cached_ranges_stay_until_samples_land_in_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = storage(dir.path(), Arc::new(FakeClock::new(T0)));
+    for i in 0..10u64 {
+        s.ingest(&[record("a", T0 + i * 10_000, i as f64)])
+            .await
+            .expect("ingest");
+    }
+    let closed = (T0, T0 + 50_000);
+    let open = (T0, T0 + DAY);
+    let q = |r: (u64, u64)| {
+        s.history("a", Metric::Hashrate, r.0, r.1, Resolution::Raw)
+            .expect("query")
+    };
+    assert_eq!(q(closed).len(), 6);
+    assert_eq!(q(open).len(), 10);
+    assert_eq!(q(closed).len(), 6);
+    assert_eq!(q(open).len(), 10);
+    let st = s.cache_stats();
+    assert_eq!((st.misses, st.hits), (2, 2), "{st:?}");
+    // A new sample lands in the open range only.
+    s.ingest(&[record("a", T0 + 100_000, 10.0)])
+        .await
+        .expect("ingest");
+    assert_eq!(q(open).len(), 11, "the open range sees the new sample");
+    assert_eq!(q(closed).len(), 6);
+    let st = s.cache_stats();
+    assert_eq!((st.invalidations, st.hits), (1, 3), "{st:?}");
+    // A late sample inside the closed range invalidates it too.
+    s.ingest(&[record("a", T0 + 45_000, 99.0)])
+        .await
+        .expect("ingest");
+    assert_eq!(q(closed).len(), 7);
+}
+
+#[tokio::test]
+async fn a_failing_multi_key_write_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = storage(dir.path(), Arc::new(FakeClock::new(T0)));
+    let ok = |id: &str| MinerConfig {
+        id: id.into(),
+        host: "10.0.0.1".into(),
+        http_port: 80,
+        rpc_port: 4028,
+        driver: None,
+        name: None,
+        labels: Default::default(),
+    };
+    let mut bad = ok("c");
+    bad.host = "not a host/".into();
+    // The third write fails after the first two were written inside the transaction.
+    match s.miners().put_all(&[ok("a"), ok("b"), bad]) {
+        Err(StorageError::Invalid(msg)) => assert!(msg.contains("not an address"), "{msg}"),
+        other => panic!("expected the batch to be refused, got {other:?}"),
+    }
+    assert!(s.miners().list().expect("list").is_empty(), "rolled back");
+    s.miners()
+        .put_all(&[ok("a"), ok("b")])
+        .expect("valid batch");
+    drop(s);
+    let s = storage(dir.path(), Arc::new(FakeClock::new(T0)));
+    assert_eq!(
+        s.miners()
+            .list()
+            .expect("list")
+            .iter()
+            .map(|m| m.id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+}
+
+#[tokio::test]
+async fn rule_state_and_history_reads_go_through_sled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let event = |temp: f64| {
+        let r = MinerRecord {
+            id: "m1".into(),
+            temp_c: Some(temp),
+            ..Default::default()
+        };
+        Event {
+            miner_id: "m1".into(),
+            kind: EventKind::Sample,
+            previous: None,
+            current: Some(r.to_json()),
+            config: r#"{"samples": 2}"#.into(),
+            ts_ms: 0,
+        }
+    };
+    for (round, expect_firing) in [(0, false), (1, true)] {
+        // Each round is a daemon start: storage reopened, a new runtime, the rule loaded anew.
+        let s = Arc::new(storage(dir.path(), Arc::new(FakeClock::new(T0))));
+        let store = Arc::new(MinerStore::new());
+        let services = HostServices {
+            state: s.plugin_state(),
+            store: Arc::new(StoreView::new(store.clone(), s.clone())),
+            ..Default::default()
+        };
+        let runtime = Runtime::new(test_config(), services).expect("runtime");
+        let rule = runtime
+            .load(read(plugins::RULE_HOT_CHIP))
+            .await
+            .expect("loads");
+        let alerts = rule
+            .evaluate(event(80.0))
+            .await
+            .expect("no trap")
+            .expect("ok");
+        assert_eq!(
+            alerts[0].firing, expect_firing,
+            "round {round}: the streak persists across restarts"
+        );
+        s.flush().expect("flush");
+        assert_eq!(
+            s.plugin_state()
+                .get("rule-hot-chip", "hot/m1")
+                .expect("read"),
+            Some(format!("{}", round + 1).into_bytes())
+        );
+        // Unloading the rule and the runtime releases the database (its instances end once
+        // their queue closes), as a daemon shutdown must.
+        drop(rule);
+        drop(runtime);
+        for _ in 0..500 {
+            if Arc::strong_count(&s) == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            Arc::strong_count(&s),
+            1,
+            "plugin instances still hold the storage"
+        );
+    }
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = sled::open(dir.path()).expect("sled");
+        db.open_tree("meta")
+            .expect("tree")
+            .insert("schema_version", &99u32.to_be_bytes())
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    match Storage::open(StorageConfig::new(dir.path())) {
+        Err(StorageError::SchemaTooNew { found: 99, .. }) => {}
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("opened a newer schema"),
+    }
+}
