@@ -90,3 +90,65 @@ fn builtin_plugins_export_and_pass_the_check() {
         "{stdout}"
     );
 }
+
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[test]
+fn daemon_serves_health_and_plugins_then_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = solomon()
+        .args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start daemon");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("daemon logs before exiting")
+            .expect("read");
+        if let Some(rest) = line.split("listen=").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_string();
+        }
+    };
+    // Keep draining the log so the daemon never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let ready = (0..200).find_map(|_| {
+        let r = http_get(&addr, "/readyz")
+            .filter(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"));
+        if r.is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        r
+    });
+    assert!(ready.is_some(), "never ready");
+    assert!(
+        http_get(&addr, "/healthz")
+            .expect("healthz")
+            .ends_with("ok")
+    );
+    let plugins = http_get(&addr, "/api/v1/plugins").expect("plugins");
+    assert!(plugins.contains("\"name\":\"driver-axeos\""), "{plugins}");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert_eq!(exit.code(), Some(0), "clean exit on SIGTERM");
+    assert!(
+        dir.path().join("db").exists(),
+        "the database lives in the data dir"
+    );
+}

@@ -452,3 +452,52 @@ fn a_newer_schema_is_refused() {
         Ok(_) => panic!("opened a newer schema"),
     }
 }
+
+#[tokio::test]
+async fn an_idle_miner_does_not_pin_the_write_ahead_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = || {
+        let mut c = StorageConfig::new(dir.path());
+        c.chunk_samples = 16;
+        c.max_live_wal = 4;
+        c.flush = FlushPolicy::GroupCommit(std::time::Duration::from_millis(1));
+        c.clock = Arc::new(FakeClock::new(T0));
+        Storage::open(c).expect("opens")
+    };
+    let s = open();
+    s.ingest(&[record("idle", T0, 7.0)]).await.expect("ingest");
+    for i in 1..=40u64 {
+        s.ingest(&[record("busy", T0 + i * 10_000, i as f64)])
+            .await
+            .expect("ingest");
+        assert!(
+            s.live_wal_keys() <= 4,
+            "checkpoint keeps the write-ahead keys bounded ({})",
+            s.live_wal_keys()
+        );
+    }
+    // The idle miner's lone sample was sealed by a checkpoint, not lost.
+    assert_eq!(
+        s.history("idle", Metric::Hashrate, 0, u64::MAX, Resolution::Raw)
+            .expect("query")
+            .len(),
+        1
+    );
+    // The same time written twice keeps the newer value.
+    s.ingest(&[record("busy", T0 + 40 * 10_000, 99.0)])
+        .await
+        .expect("ingest");
+    drop(s);
+    let s = open();
+    let busy = s
+        .history("busy", Metric::Hashrate, 0, u64::MAX, Resolution::Raw)
+        .expect("query");
+    assert_eq!(busy.len(), 40);
+    assert_eq!(busy.last().map(|p| p.avg), Some(99.0));
+    assert_eq!(
+        s.history("idle", Metric::Hashrate, 0, u64::MAX, Resolution::Raw)
+            .expect("query")
+            .len(),
+        1
+    );
+}

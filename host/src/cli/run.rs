@@ -3,6 +3,8 @@
 use crate::builtin::BUILTIN_PLUGINS;
 use crate::runtime::{HostServices, Plugin, Runtime, RuntimeConfig};
 use crate::server::{self, AppState};
+use crate::state::{MinerStore, StoreView};
+use crate::storage::{Storage, StorageConfig};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,11 +60,22 @@ pub async fn load_plugins(runtime: &Runtime, plugin_dirs: &[PathBuf]) -> Vec<Arc
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let db_path = args.data_dir.join("db");
+    let storage = Arc::new(
+        Storage::open(StorageConfig::new(&db_path))
+            .with_context(|| format!("cannot open the database in {}", db_path.display()))?,
+    );
+    let miners = Arc::new(MinerStore::new());
+    let services = HostServices {
+        state: storage.plugin_state(),
+        store: Arc::new(StoreView::new(miners.clone(), storage.clone())),
+        ..Default::default()
+    };
     let config = RuntimeConfig {
         cache_dir: Some(args.data_dir.join("plugin-cache")),
         ..Default::default()
     };
-    let runtime = Runtime::new(config, HostServices::default())?;
+    let runtime = Runtime::new(config, services)?;
     let state = AppState::new();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -73,6 +86,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(count = plugins.len(), "plugins loaded");
     state.set_plugins(plugins);
     server.await.context("server task")??;
+    storage
+        .flush()
+        .context("flushing the database at shutdown")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -235,7 +235,8 @@ impl Runtime {
             pre,
             label: Arc::from(format!("{}@?", &compiled.sha256[..12])),
             namespace: String::new(),
-            stats: stats.clone(),
+            // The load-time `info()` call is not one of the plugin's calls.
+            stats: Arc::new(PluginStats::default()),
             healthy: AtomicUsize::new(0),
         });
         let mut worker = Worker::new(probe_spec.clone());
@@ -276,6 +277,7 @@ impl Runtime {
             label: Arc::from(meta.label()),
             namespace: meta.name.clone(),
             healthy: AtomicUsize::new(instances),
+            stats: stats.clone(),
             ..spec
         });
         let (queue, jobs) = mpsc::channel(shared.config.queue_depth.max(1));

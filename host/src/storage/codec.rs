@@ -62,6 +62,11 @@ impl<'a> Reader<'a> {
         Err(CodecError("varint too long"))
     }
 
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        self.bytes(n)
+    }
+
     fn bytes(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
         let end = self
             .pos

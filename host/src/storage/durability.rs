@@ -24,7 +24,7 @@ pub enum FlushPolicy {
 
 impl Default for FlushPolicy {
     fn default() -> Self {
-        FlushPolicy::GroupCommit(Duration::from_millis(20))
+        FlushPolicy::GroupCommit(Duration::from_millis(5))
     }
 }
 

@@ -3,7 +3,7 @@
 //! get their own trees when they arrive.
 //!
 //! Durability: [`Storage::ingest`] returns only once its samples are durable under the
-//! configured [`FlushPolicy`] (default: group commit, one fsync per 20 ms for every writer
+//! configured [`FlushPolicy`] (default: group commit, at most one fsync per 5 ms for every writer
 //! waiting). Everything else (miner configs, plugin state) is written through sled at once and
 //! flushed by sled's background flush within `sled_flush_ms`, and at shutdown.
 
@@ -122,6 +122,8 @@ pub struct StorageConfig {
     pub flush: FlushPolicy,
     /// Samples per sealed chunk.
     pub chunk_samples: usize,
+    /// Write-ahead keys (one per ingest call) allowed live before partial heads are sealed.
+    pub max_live_wal: usize,
     /// Raw samples are kept this long.
     pub raw_retention: Duration,
     /// 1-minute rollups are kept this long.
@@ -139,7 +141,7 @@ pub struct StorageConfig {
 }
 
 impl StorageConfig {
-    /// Defaults: group commit every 20 ms, chunks of 128 samples, raw 7 days, 1-minute rollups
+    /// Defaults: group commit every 5 ms, chunks of 128 samples, raw 7 days, 1-minute rollups
     /// 30 days, 1-hour rollups 365 days, a 30 s / 2 M-point query cache.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         const DAY: u64 = 86_400;
@@ -147,6 +149,7 @@ impl StorageConfig {
             path: path.into(),
             flush: FlushPolicy::default(),
             chunk_samples: 128,
+            max_live_wal: 2048,
             raw_retention: Duration::from_secs(7 * DAY),
             minute_retention: Duration::from_secs(30 * DAY),
             hour_retention: Duration::from_secs(365 * DAY),
@@ -223,7 +226,11 @@ impl Storage {
             .flush_every_ms(Some(config.sled_flush_ms))
             .open()?;
         check_schema(&db)?;
-        let series = series::Series::open(db.open_tree("series")?, config.chunk_samples)?;
+        let series = series::Series::open(
+            db.open_tree("series")?,
+            config.chunk_samples,
+            config.max_live_wal,
+        )?;
         let durability =
             durability::Durability::start(db.clone(), config.flush).map_err(|source| {
                 StorageError::Io {
@@ -249,6 +256,11 @@ impl Storage {
             .map(|r| (r.id.as_str(), sample_of(r)))
             .collect();
         self.ingest_samples(&samples).await
+    }
+
+    /// Live write-ahead keys: ingest calls not yet fully sealed into chunks.
+    pub fn live_wal_keys(&self) -> usize {
+        self.series.live_wal_keys()
     }
 
     /// Stores samples of many miners atomically and returns once durable.

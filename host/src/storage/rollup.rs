@@ -99,6 +99,10 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+fn to_f32(v: f64) -> f64 {
+    f64::from(v as f32)
+}
+
 /// Encodes rows (sorted by time).
 pub fn encode_rows(rows: &[Row]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + rows.len() * METRICS * 6);
@@ -108,9 +112,10 @@ pub fn encode_rows(rows: &[Row]) -> Vec<u8> {
         for r in rows {
             put_varint(&mut out, u64::from(r.aggs[m].n));
         }
-        encode_values(&mut out, rows.iter().map(|r| r.aggs[m].min));
-        encode_values(&mut out, rows.iter().map(|r| r.aggs[m].avg));
-        encode_values(&mut out, rows.iter().map(|r| r.aggs[m].max));
+        // Rollups feed charts: f32 precision (7 digits) halves their size; raw stays exact.
+        encode_values(&mut out, rows.iter().map(|r| to_f32(r.aggs[m].min)));
+        encode_values(&mut out, rows.iter().map(|r| to_f32(r.aggs[m].avg)));
+        encode_values(&mut out, rows.iter().map(|r| to_f32(r.aggs[m].max)));
     }
     out
 }

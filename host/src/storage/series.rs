@@ -3,22 +3,26 @@
 //! | key | value |
 //! |---|---|
 //! | `i` + miner id | the miner's u32 series number |
-//! | `w` + u32 + ts (BE) | one unsealed sample (the write-ahead part) |
+//! | `w` + write sequence (BE u64) | the samples of one ingest call not yet sealed (write-ahead) |
 //! | `c` + u32 + first ts | last ts (BE u64) + a chunk of samples ([`super::codec`]) |
 //! | `m` / `h` + u32 + first bucket | last bucket (BE u64) + 1-minute / 1-hour rollup rows |
 //!
-//! Every ingest is one atomic `apply_batch`: the samples go in as `w` keys, and a miner whose
-//! unsealed samples reach the chunk size is sealed in the same batch (chunk and rollups
-//! written, its `w` keys removed). Unsealed samples are mirrored in memory (the head), rebuilt
-//! from the `w` keys at open. Because one key holds ~128 samples, sled's per-key overhead is
-//! spread thin: this is what keeps a stored record under 80 bytes.
+//! Every ingest is one atomic `apply_batch`: the call's samples go in as one `w` key, and a
+//! miner whose unsealed samples reach the chunk size is sealed in the same batch (chunk and
+//! rollups written). A `w` key is deleted in the batch that seals its last sample. Unsealed
+//! samples are mirrored in memory (the head) and rebuilt from the `w` keys at open.
+//!
+//! One key per ingest call, and one per ~128 samples of a miner once sealed: sled's per-key
+//! overhead (hundreds of bytes) is spread thin, which is what keeps a stored record small. So
+//! that a miner that stops reporting cannot pin old `w` keys forever, a checkpoint seals the
+//! partial heads that hold samples of the oldest `w` keys once too many are live.
 
-use super::codec::{decode_chunk, decode_column, encode_chunk};
+use super::codec::{Reader, decode_chunk, decode_column, encode_chunk};
 use super::metrics::{Metric, Sample};
 use super::rollup::{Agg, aggregate, decode_rows_column, encode_rows};
 use super::{Point, Resolution, StorageError};
 use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 const ID: u8 = b'i';
 const WAL: u8 = b'w';
@@ -26,7 +30,7 @@ const CHUNK: u8 = b'c';
 const MINUTE: u8 = b'm';
 const HOUR: u8 = b'h';
 
-/// 1 minute and 1 hour in ms.
+/// 1 minute in ms.
 pub const MINUTE_MS: u64 = 60_000;
 /// 1 hour in ms.
 pub const HOUR_MS: u64 = 3_600_000;
@@ -39,12 +43,30 @@ fn key(prefix: u8, series: u32, ts: u64) -> [u8; 13] {
     k
 }
 
+fn wal_key(seq: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = WAL;
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
 fn ts_of(k: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(k.get(5..13)?.try_into().ok()?))
 }
 
-fn series_of(k: &[u8]) -> Option<u32> {
-    Some(u32::from_be_bytes(k.get(1..5)?.try_into().ok()?))
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Of consecutive items with the same time, keeps the last (the most recent write).
+fn keep_last_per_ts<T>(v: &mut Vec<T>, ts: impl Fn(&T) -> u64) {
+    v.reverse();
+    v.dedup_by(|a, b| ts(a) == ts(b));
+    v.reverse();
 }
 
 /// What a cached query of a miner was computed against (see `cache.rs`).
@@ -52,17 +74,44 @@ fn series_of(k: &[u8]) -> Option<u32> {
 pub struct Mark {
     /// Newest sample time ingested.
     pub head_ts: u64,
-    /// Bumped when a sample older than `head_ts` arrives (it may land in a closed range).
+    /// Bumped when a sample not newer than `head_ts` arrives (it may land in a closed range).
     pub late: u64,
+}
+
+/// Unsealed samples, each with the write sequence of the `w` key that holds it.
+#[derive(Default)]
+struct Head {
+    samples: HashMap<u32, Vec<(Sample, u64)>>,
+    /// Unsealed samples per live `w` key.
+    refs: BTreeMap<u64, usize>,
+    next_seq: u64,
+}
+
+impl Head {
+    /// Drops one reference to `seq`; true if that was the last.
+    fn release(&mut self, seq: u64) -> bool {
+        match self.refs.get_mut(&seq) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            Some(_) => {
+                self.refs.remove(&seq);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The history store.
 pub struct Series {
     tree: sled::Tree,
     chunk_samples: usize,
+    max_live_wal: usize,
     ids: RwLock<HashMap<String, u32>>,
-    /// Unsealed samples per series, sorted by time. Also serialises writers.
-    head: Mutex<HashMap<u32, Vec<Sample>>>,
+    /// Also serialises writers.
+    head: Mutex<Head>,
     marks: RwLock<HashMap<u32, Mark>>,
 }
 
@@ -82,9 +131,39 @@ fn split_last(v: &[u8]) -> Result<(u64, &[u8]), StorageError> {
     Ok((last, &v[8..]))
 }
 
+/// Encodes one ingest call's samples: count of series, then per series its number and a
+/// length-prefixed chunk.
+fn encode_wal(groups: &BTreeMap<u32, Vec<Sample>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_varint(&mut out, groups.len() as u64);
+    for (series, samples) in groups {
+        put_varint(&mut out, u64::from(*series));
+        let chunk = encode_chunk(samples);
+        put_varint(&mut out, chunk.len() as u64);
+        out.extend_from_slice(&chunk);
+    }
+    out
+}
+
+fn decode_wal(buf: &[u8]) -> Result<Vec<(u32, Vec<Sample>)>, StorageError> {
+    let mut r = Reader::new(buf);
+    let n = r.varint()?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let series = u32::try_from(r.varint()?).map_err(|_| StorageError::Corrupt("wal series"))?;
+        let len = usize::try_from(r.varint()?).map_err(|_| StorageError::Corrupt("wal length"))?;
+        out.push((series, decode_chunk(r.take(len)?)?));
+    }
+    Ok(out)
+}
+
 impl Series {
     /// Opens the tree and rebuilds ids and the head from it.
-    pub fn open(tree: sled::Tree, chunk_samples: usize) -> Result<Series, StorageError> {
+    pub fn open(
+        tree: sled::Tree,
+        chunk_samples: usize,
+        max_live_wal: usize,
+    ) -> Result<Series, StorageError> {
         let mut ids = HashMap::new();
         for item in tree.scan_prefix([ID]) {
             let (k, v) = item?;
@@ -96,21 +175,32 @@ impl Series {
                 .map_err(|_| StorageError::Corrupt("series id"))?;
             ids.insert(id, n);
         }
-        let mut head: HashMap<u32, Vec<Sample>> = HashMap::new();
-        let mut marks: HashMap<u32, Mark> = HashMap::new();
+        let mut head = Head::default();
         for item in tree.scan_prefix([WAL]) {
             let (k, v) = item?;
-            let series = series_of(&k).ok_or(StorageError::Corrupt("wal key"))?;
-            let mut samples = decode_chunk(&v)?;
-            head.entry(series).or_default().append(&mut samples);
+            let seq = k
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or(StorageError::Corrupt("wal key"))?;
+            for (series, samples) in decode_wal(&v)? {
+                *head.refs.entry(seq).or_default() += samples.len();
+                head.samples
+                    .entry(series)
+                    .or_default()
+                    .extend(samples.into_iter().map(|s| (s, seq)));
+            }
+            head.next_seq = head.next_seq.max(seq + 1);
         }
-        for (series, samples) in &head {
-            let m = marks.entry(*series).or_default();
-            m.head_ts = samples.iter().map(|s| s.ts_ms).max().unwrap_or(0);
+        let mut marks: HashMap<u32, Mark> = HashMap::new();
+        for (series, samples) in head.samples.iter_mut() {
+            samples.sort_by_key(|(s, _)| s.ts_ms);
+            marks.entry(*series).or_default().head_ts = samples.last().map_or(0, |(s, _)| s.ts_ms);
         }
         Ok(Series {
             tree,
             chunk_samples: chunk_samples.max(2),
+            max_live_wal: max_live_wal.max(2),
             ids: RwLock::new(ids),
             head: Mutex::new(head),
             marks: RwLock::new(marks),
@@ -127,79 +217,157 @@ impl Series {
         self.marks.read().get(&series).copied().unwrap_or_default()
     }
 
+    fn head_samples(&self, series: u32, from: u64, to: u64) -> Vec<Sample> {
+        self.head
+            .lock()
+            .samples
+            .get(&series)
+            .map(|h| {
+                h.iter()
+                    .map(|(s, _)| *s)
+                    .filter(|s| s.ts_ms >= from && s.ts_ms <= to)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Live write-ahead keys (for tests and metrics).
+    pub fn live_wal_keys(&self) -> usize {
+        self.head.lock().refs.len()
+    }
+
     /// Writes samples of many miners in one atomic batch (not yet flushed: the caller commits).
     pub fn ingest(&self, samples: &[(&str, Sample)]) -> Result<(), StorageError> {
         let mut batch = sled::Batch::default();
-        let mut head = self.head.lock();
+        let mut guard = self.head.lock();
+        // Work on a copy of what changes, so a failed write leaves memory as it was.
+        let mut head_refs = guard.refs.clone();
+        let seq = guard.next_seq;
         let mut new_ids: Vec<(String, u32)> = Vec::new();
-        let mut changed: HashMap<u32, Vec<Sample>> = HashMap::new();
-        let mut late: Vec<u32> = Vec::new();
-        let mut newest: HashMap<u32, u64> = HashMap::new();
+        let mut groups: BTreeMap<u32, Vec<Sample>> = BTreeMap::new();
         {
             let ids = self.ids.read();
             let mut next = u32::try_from(ids.len() + 1)
                 .map_err(|_| StorageError::Corrupt("too many series"))?;
             for (miner, sample) in samples {
-                let series = match ids
+                let known = ids
                     .get(*miner)
                     .copied()
-                    .or_else(|| new_ids.iter().find(|(m, _)| m == miner).map(|(_, n)| *n))
-                {
-                    Some(n) => n,
-                    None => {
-                        let n = next;
-                        next += 1;
-                        let mut k = vec![ID];
-                        k.extend_from_slice(miner.as_bytes());
-                        batch.insert(k, n.to_be_bytes().to_vec());
-                        new_ids.push(((*miner).to_string(), n));
-                        n
-                    }
-                };
-                batch.insert(
-                    &key(WAL, series, sample.ts_ms)[..],
-                    encode_chunk(std::slice::from_ref(sample)),
-                );
-                let seen = newest
-                    .entry(series)
-                    .or_insert_with(|| self.mark(series).head_ts);
-                if sample.ts_ms <= *seen && *seen > 0 {
+                    .or_else(|| new_ids.iter().find(|(m, _)| m == miner).map(|(_, n)| *n));
+                let series = known.unwrap_or_else(|| {
+                    let n = next;
+                    next += 1;
+                    let mut k = vec![ID];
+                    k.extend_from_slice(miner.as_bytes());
+                    batch.insert(k, n.to_be_bytes().to_vec());
+                    new_ids.push(((*miner).to_string(), n));
+                    n
+                });
+                groups.entry(series).or_default().push(*sample);
+            }
+        }
+        batch.insert(&wal_key(seq)[..], encode_wal(&groups));
+        head_refs.insert(seq, samples.len());
+
+        let mut scratch = Head {
+            samples: HashMap::new(),
+            refs: head_refs,
+            next_seq: seq + 1,
+        };
+        let mut late: Vec<u32> = Vec::new();
+        let mut newest: HashMap<u32, u64> = HashMap::new();
+        for (series, incoming) in &groups {
+            let mut pending = guard.samples.get(series).cloned().unwrap_or_default();
+            let seen = newest
+                .entry(*series)
+                .or_insert_with(|| self.mark(*series).head_ts);
+            for s in incoming {
+                if *seen > 0 && s.ts_ms <= *seen {
                     // May land inside a range a cached query already covered.
-                    late.push(series);
+                    late.push(*series);
                 }
-                *seen = (*seen).max(sample.ts_ms);
-                let pending = changed
-                    .entry(series)
-                    .or_insert_with(|| head.get(&series).cloned().unwrap_or_default());
-                match pending.last() {
-                    Some(last) if last.ts_ms > sample.ts_ms => {
-                        let pos = pending.partition_point(|s| s.ts_ms <= sample.ts_ms);
-                        pending.insert(pos, *sample);
+                *seen = (*seen).max(s.ts_ms);
+                let pos = pending.partition_point(|(p, _)| p.ts_ms < s.ts_ms);
+                if pending.get(pos).is_some_and(|(p, _)| p.ts_ms == s.ts_ms) {
+                    // Same time again: the newer write replaces the older one.
+                    let old = std::mem::replace(&mut pending[pos], (*s, seq)).1;
+                    if scratch.release(old) {
+                        batch.remove(&wal_key(old)[..]);
                     }
-                    Some(last) if last.ts_ms == sample.ts_ms => {
-                        // The same key: the newer write replaces the older one.
-                        if let Some(l) = pending.last_mut() {
-                            *l = *sample;
-                        }
-                    }
-                    _ => pending.push(*sample),
+                } else {
+                    pending.insert(pos, (*s, seq));
                 }
             }
+            scratch.samples.insert(*series, pending);
         }
-        for (series, pending) in changed.iter_mut() {
-            if pending.len() >= self.chunk_samples {
-                self.seal(&mut batch, *series, pending);
-                pending.clear();
+        // A write of the same time twice in one call leaves fewer samples than counted.
+        let held: usize = scratch
+            .samples
+            .values()
+            .flat_map(|v| v.iter())
+            .filter(|(_, q)| *q == seq)
+            .count();
+        match held {
+            0 => {
+                scratch.refs.remove(&seq);
+                batch.remove(&wal_key(seq)[..]);
+            }
+            n => {
+                scratch.refs.insert(seq, n);
             }
         }
+
+        let full: Vec<u32> = scratch
+            .samples
+            .iter()
+            .filter(|(_, v)| v.len() >= self.chunk_samples)
+            .map(|(s, _)| *s)
+            .collect();
+        for series in full {
+            self.seal_into(&mut batch, &mut scratch, &guard, series);
+        }
+        // Checkpoint: seal partial heads pinning the oldest write-ahead keys.
+        while scratch.refs.len() > self.max_live_wal {
+            let Some(oldest) = scratch.refs.keys().next().copied() else {
+                break;
+            };
+            let holders: Vec<u32> = scratch
+                .samples
+                .iter()
+                .chain(
+                    guard
+                        .samples
+                        .iter()
+                        .filter(|(s, _)| !scratch.samples.contains_key(s)),
+                )
+                .filter(|(_, v)| v.iter().any(|(_, q)| *q == oldest))
+                .map(|(s, _)| *s)
+                .collect();
+            if holders.is_empty() {
+                scratch.refs.remove(&oldest);
+                batch.remove(&wal_key(oldest)[..]);
+            }
+            for series in holders {
+                self.seal_into(&mut batch, &mut scratch, &guard, series);
+            }
+        }
+
         self.tree.apply_batch(batch)?;
         // Only now that sled took the batch does memory follow.
         self.ids.write().extend(new_ids);
+        guard.refs = scratch.refs;
+        guard.next_seq = scratch.next_seq;
+        for (series, pending) in scratch.samples {
+            if pending.is_empty() {
+                guard.samples.remove(&series);
+            } else {
+                guard.samples.insert(series, pending);
+            }
+        }
         let mut marks = self.marks.write();
-        for (series, pending) in changed {
+        for (series, ts) in newest {
             let m = marks.entry(series).or_default();
-            m.head_ts = m.head_ts.max(newest.get(&series).copied().unwrap_or(0));
-            head.insert(series, pending);
+            m.head_ts = m.head_ts.max(ts);
         }
         for series in late {
             marks.entry(series).or_default().late += 1;
@@ -207,17 +375,23 @@ impl Series {
         Ok(())
     }
 
-    /// Adds to `batch` the chunk and rollups of `samples` and the removal of their `w` keys.
-    fn seal(&self, batch: &mut sled::Batch, series: u32, samples: &[Sample]) {
+    /// Seals the whole head of `series` (from `scratch`, else from `current`) into `batch`.
+    fn seal_into(&self, batch: &mut sled::Batch, scratch: &mut Head, current: &Head, series: u32) {
+        let pending = scratch
+            .samples
+            .remove(&series)
+            .or_else(|| current.samples.get(&series).cloned())
+            .unwrap_or_default();
+        let samples: Vec<Sample> = pending.iter().map(|(s, _)| *s).collect();
         let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
             return;
         };
         batch.insert(
             &key(CHUNK, series, first.ts_ms)[..],
-            value_with_last(last.ts_ms, encode_chunk(samples)),
+            value_with_last(last.ts_ms, encode_chunk(&samples)),
         );
         for (prefix, bucket) in [(MINUTE, MINUTE_MS), (HOUR, HOUR_MS)] {
-            let rows = aggregate(samples, bucket);
+            let rows = aggregate(&samples, bucket);
             if let (Some(f), Some(l)) = (rows.first(), rows.last()) {
                 batch.insert(
                     &key(prefix, series, f.ts_ms)[..],
@@ -225,9 +399,12 @@ impl Series {
                 );
             }
         }
-        for s in samples {
-            batch.remove(&key(WAL, series, s.ts_ms)[..]);
+        for (_, seq) in pending {
+            if scratch.release(seq) {
+                batch.remove(&wal_key(seq)[..]);
+            }
         }
+        scratch.samples.insert(series, Vec::new());
     }
 
     /// Calls `f(first_ts, value)` for every stored block of `prefix` that may overlap
@@ -274,17 +451,7 @@ impl Series {
         res: Resolution,
     ) -> Result<Vec<Point>, StorageError> {
         let m = metric.index();
-        let head: Vec<Sample> = self
-            .head
-            .lock()
-            .get(&series)
-            .map(|h| {
-                h.iter()
-                    .filter(|s| s.ts_ms >= from && s.ts_ms <= to)
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let head: Vec<Sample> = self.head_samples(series, from, to);
         let mut out: Vec<Point> = Vec::new();
         match res {
             Resolution::Raw => {
@@ -300,8 +467,10 @@ impl Series {
                     head.iter()
                         .filter_map(|s| s.get(metric).map(|v| Point::single(s.ts_ms, v))),
                 );
-                // Late samples may interleave; chunks and head are each sorted.
+                // Late samples may interleave; chunks and head are each sorted. A time written
+                // again after its chunk was sealed is in both: the later write (head) wins.
                 out.sort_by_key(|p| p.ts_ms);
+                keep_last_per_ts(&mut out, |p| p.ts_ms);
             }
             Resolution::Minute | Resolution::Hour => {
                 let (prefix, bucket) = if res == Resolution::Minute {
@@ -383,10 +552,9 @@ impl Series {
             );
             Ok(())
         })?;
-        if let Some(h) = self.head.lock().get(&series) {
-            out.extend(h.iter().filter(|s| s.ts_ms >= from && s.ts_ms <= to));
-        }
+        out.extend(self.head_samples(series, from, to));
         out.sort_by_key(|s| s.ts_ms);
+        keep_last_per_ts(&mut out, |s| s.ts_ms);
         Ok(out)
     }
 }
