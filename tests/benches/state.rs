@@ -244,7 +244,7 @@ fn storage(c: &mut Criterion) {
                 .expect("query")
         })
     });
-    g.bench_function("30-day chart at 1-minute rollups, cold", |b| {
+    g.bench_function("30-day chart at 5-minute rollups, cold", |b| {
         b.iter(|| {
             bump += 1;
             s.history(
@@ -252,7 +252,7 @@ fn storage(c: &mut Criterion) {
                 Metric::Hashrate,
                 month.0 + bump,
                 month.1,
-                Resolution::Minute,
+                Resolution::FiveMinutes,
             )
             .expect("query")
         })

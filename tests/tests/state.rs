@@ -7,7 +7,7 @@ use solomon_host::runtime::rule_types::{Event, EventKind};
 use solomon_host::runtime::{HostServices, Runtime};
 use solomon_host::state::{MinerStore, StoreView};
 use solomon_host::storage::{
-    FlushPolicy, HOUR_MS, MINUTE_MS, Metric, MinerConfig, Resolution, Storage, StorageConfig,
+    FIVE_MIN_MS, FlushPolicy, HOUR_MS, Metric, MinerConfig, Resolution, Storage, StorageConfig,
     StorageError,
 };
 use solomon_plugin_sdk::{MinerRecord, MinerState};
@@ -216,13 +216,13 @@ async fn rollups_outlive_raw_data_and_answer_long_ranges() {
             Metric::Hashrate,
             T0,
             T0 + 2 * HOUR_MS,
-            Resolution::Minute,
+            Resolution::FiveMinutes,
         )
         .expect("query");
     assert_eq!(
         minutes.len(),
-        120,
-        "one point per minute, boundary-split buckets merged"
+        24,
+        "one point per 5 minutes, boundary-split buckets merged"
     );
     assert!(
         minutes
@@ -260,7 +260,7 @@ async fn rollups_outlive_raw_data_and_answer_long_ranges() {
     );
     assert_eq!(
         s.resolution_for(T0, T0 + 2 * HOUR_MS, None),
-        Resolution::Minute,
+        Resolution::FiveMinutes,
         "past raw retention, queries use rollups"
     );
     let hours = s
@@ -275,7 +275,7 @@ async fn rollups_outlive_raw_data_and_answer_long_ranges() {
     assert_eq!(hours.len(), 2);
     assert_eq!(hours[0].avg, 100.0);
 
-    // After 31 days minute rollups go too; hourly ones answer a 30-day chart.
+    // After 31 days 5-minute rollups go too; hourly ones answer a 30-day chart.
     clock.set(T0 + 31 * DAY);
     let pruned = s.prune().expect("prune");
     assert!(pruned.minute > 0 && pruned.hour == 0, "{pruned:?}");
@@ -291,8 +291,8 @@ async fn rollups_outlive_raw_data_and_answer_long_ranges() {
         Resolution::Raw
     );
     assert_eq!(
-        s.resolution_for(T0 + 30 * DAY, T0 + 31 * DAY, Some(MINUTE_MS)),
-        Resolution::Minute
+        s.resolution_for(T0 + 30 * DAY, T0 + 31 * DAY, Some(FIVE_MIN_MS)),
+        Resolution::FiveMinutes
     );
 }
 

@@ -85,12 +85,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let plugins = load_plugins(&runtime, &args.plugin_dirs).await;
     tracing::info!(count = plugins.len(), "plugins loaded");
     state.set_plugins(plugins);
+    let retention = tokio::spawn(prune_periodically(storage.clone()));
     server.await.context("server task")??;
+    retention.abort();
     storage
         .flush()
         .context("flushing the database at shutdown")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Deletes history past its retention once at start and then hourly, off the async workers.
+async fn prune_periodically(storage: Arc<Storage>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let s = storage.clone();
+        match tokio::task::spawn_blocking(move || s.prune()).await {
+            Ok(Ok(p)) => tracing::debug!(
+                chunks = p.chunks,
+                minute = p.minute,
+                hour = p.hour,
+                "retention applied"
+            ),
+            Ok(Err(e)) => tracing::error!("retention failed: {e}"),
+            Err(e) => tracing::error!("retention task failed: {e}"),
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

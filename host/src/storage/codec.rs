@@ -62,11 +62,6 @@ impl<'a> Reader<'a> {
         Err(CodecError("varint too long"))
     }
 
-    /// The next `n` bytes.
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
-        self.bytes(n)
-    }
-
     fn bytes(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
         let end = self
             .pos
@@ -78,6 +73,11 @@ impl<'a> Reader<'a> {
             .ok_or(CodecError("unexpected end"))?;
         self.pos = end;
         Ok(s)
+    }
+
+    /// Everything not read yet.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos.min(self.buf.len())..]
     }
 
     /// Whether everything was read.

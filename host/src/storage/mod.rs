@@ -1,4 +1,4 @@
-//! Storage on sled: miner history (compressed chunks + 1-minute and 1-hour rollups), miners
+//! Storage on sled: miner history (compressed chunks + 5-minute and 1-hour rollups), miners
 //! added at run time, plugin state, and the schema version. Alerts and the notification outbox
 //! get their own trees when they arrive.
 //!
@@ -22,7 +22,7 @@ pub use durability::{FlushError, FlushPolicy};
 pub use metrics::{ALL as ALL_METRICS, Metric, Sample, sample_of};
 pub use miners::MinerConfig;
 pub use plugin_state::SledState;
-pub use series::{HOUR_MS, MINUTE_MS};
+pub use series::{FIVE_MIN_MS, HOUR_MS};
 
 use crate::host_api::clock::{Clock, SystemClock};
 use solomon_plugin_sdk::MinerRecord;
@@ -83,8 +83,9 @@ pub enum StorageError {
 pub enum Resolution {
     /// Every sample.
     Raw,
-    /// 1-minute min/avg/max.
-    Minute,
+    /// 5-minute min/avg/max.
+    #[serde(rename = "5m")]
+    FiveMinutes,
     /// 1-hour min/avg/max.
     Hour,
 }
@@ -126,8 +127,8 @@ pub struct StorageConfig {
     pub max_live_wal: usize,
     /// Raw samples are kept this long.
     pub raw_retention: Duration,
-    /// 1-minute rollups are kept this long.
-    pub minute_retention: Duration,
+    /// 5-minute rollups are kept this long.
+    pub five_min_retention: Duration,
     /// 1-hour rollups are kept this long.
     pub hour_retention: Duration,
     /// Query cache entry lifetime.
@@ -141,7 +142,7 @@ pub struct StorageConfig {
 }
 
 impl StorageConfig {
-    /// Defaults: group commit every 5 ms, chunks of 128 samples, raw 7 days, 1-minute rollups
+    /// Defaults: group commit every 5 ms, chunks of 128 samples, raw 7 days, 5-minute rollups
     /// 30 days, 1-hour rollups 365 days, a 30 s / 2 M-point query cache.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         const DAY: u64 = 86_400;
@@ -151,7 +152,7 @@ impl StorageConfig {
             chunk_samples: 128,
             max_live_wal: 2048,
             raw_retention: Duration::from_secs(7 * DAY),
-            minute_retention: Duration::from_secs(30 * DAY),
+            five_min_retention: Duration::from_secs(30 * DAY),
             hour_retention: Duration::from_secs(365 * DAY),
             cache_ttl: Duration::from_secs(30),
             cache_max_points: 2_000_000,
@@ -166,7 +167,7 @@ impl StorageConfig {
 pub struct Pruned {
     /// Raw chunks.
     pub chunks: usize,
-    /// 1-minute rollup blocks.
+    /// 5-minute rollup blocks.
     pub minute: usize,
     /// 1-hour rollup blocks.
     pub hour: usize,
@@ -228,6 +229,7 @@ impl Storage {
         check_schema(&db)?;
         let series = series::Series::open(
             db.open_tree("series")?,
+            db.open_tree("series_wal")?,
             config.chunk_samples,
             config.max_live_wal,
         )?;
@@ -278,20 +280,20 @@ impl Storage {
     pub fn resolution_for(&self, from: u64, to: u64, step_ms: Option<u64>) -> Resolution {
         let now = self.config.clock.now_ms();
         let age = now.saturating_sub(from);
-        let by_retention = if age > self.config.minute_retention.as_millis() as u64 {
+        let by_retention = if age > self.config.five_min_retention.as_millis() as u64 {
             Resolution::Hour
         } else if age > self.config.raw_retention.as_millis() as u64 {
-            Resolution::Minute
+            Resolution::FiveMinutes
         } else {
             Resolution::Raw
         };
         let span = to.saturating_sub(from);
         let by_size = match step_ms {
             Some(s) if s >= HOUR_MS => Resolution::Hour,
-            Some(s) if s >= MINUTE_MS => Resolution::Minute,
+            Some(s) if s >= FIVE_MIN_MS => Resolution::FiveMinutes,
             Some(_) => Resolution::Raw,
-            None if span > 5_000 * MINUTE_MS => Resolution::Hour,
-            None if span > 5_000 * 10_000 => Resolution::Minute,
+            None if span > 5_000 * FIVE_MIN_MS => Resolution::Hour,
+            None if span > 5_000 * 10_000 => Resolution::FiveMinutes,
             None => Resolution::Raw,
         };
         by_retention.max(by_size)
@@ -341,9 +343,10 @@ impl Storage {
             chunks: self
                 .series
                 .prune(Resolution::Raw, cutoff(self.config.raw_retention))?,
-            minute: self
-                .series
-                .prune(Resolution::Minute, cutoff(self.config.minute_retention))?,
+            minute: self.series.prune(
+                Resolution::FiveMinutes,
+                cutoff(self.config.five_min_retention),
+            )?,
             hour: self
                 .series
                 .prune(Resolution::Hour, cutoff(self.config.hour_retention))?,

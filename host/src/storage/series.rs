@@ -3,14 +3,18 @@
 //! | key | value |
 //! |---|---|
 //! | `i` + miner id | the miner's u32 series number |
-//! | `w` + write sequence (BE u64) | the samples of one ingest call not yet sealed (write-ahead) |
 //! | `c` + u32 + first ts | last ts (BE u64) + a chunk of samples ([`super::codec`]) |
-//! | `m` / `h` + u32 + first bucket | last bucket (BE u64) + 1-minute / 1-hour rollup rows |
+//! | `m` / `h` + u32 + first bucket | last bucket (BE u64) + 5-minute / 1-hour rollup rows |
 //!
-//! Every ingest is one atomic `apply_batch`: the call's samples go in as one `w` key, and a
-//! miner whose unsealed samples reach the chunk size is sealed in the same batch (chunk and
-//! rollups written). A `w` key is deleted in the batch that seals its last sample. Unsealed
-//! samples are mirrored in memory (the head) and rebuilt from the `w` keys at open.
+//! and, in a second tree (so its churn never rewrites chunk nodes), the write-ahead part:
+//! write sequence (BE u64) -> the samples of one ingest call not yet sealed, as one column
+//! chunk across miners (a fleet's values are alike, so this compresses too).
+//!
+//! Every ingest is one sled transaction over both trees: the call's samples go in as one
+//! write-ahead key, and a miner whose unsealed samples reach the chunk size is sealed in the
+//! same transaction (chunk and rollups written). A write-ahead key is deleted in the
+//! transaction that seals its last sample. Unsealed samples are mirrored in memory (the head)
+//! and rebuilt from the write-ahead keys at open.
 //!
 //! One key per ingest call, and one per ~128 samples of a miner once sealed: sled's per-key
 //! overhead (hundreds of bytes) is spread thin, which is what keeps a stored record small. So
@@ -22,16 +26,16 @@ use super::metrics::{Metric, Sample};
 use super::rollup::{Agg, aggregate, decode_rows_column, encode_rows};
 use super::{Point, Resolution, StorageError};
 use parking_lot::{Mutex, RwLock};
+use sled::Transactional;
 use std::collections::{BTreeMap, HashMap};
 
 const ID: u8 = b'i';
-const WAL: u8 = b'w';
 const CHUNK: u8 = b'c';
 const MINUTE: u8 = b'm';
 const HOUR: u8 = b'h';
 
-/// 1 minute in ms.
-pub const MINUTE_MS: u64 = 60_000;
+/// 5 minutes in ms.
+pub const FIVE_MIN_MS: u64 = 300_000;
 /// 1 hour in ms.
 pub const HOUR_MS: u64 = 3_600_000;
 
@@ -43,11 +47,8 @@ fn key(prefix: u8, series: u32, ts: u64) -> [u8; 13] {
     k
 }
 
-fn wal_key(seq: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = WAL;
-    k[1..].copy_from_slice(&seq.to_be_bytes());
-    k
+fn wal_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
 }
 
 fn ts_of(k: &[u8]) -> Option<u64> {
@@ -107,6 +108,7 @@ impl Head {
 /// The history store.
 pub struct Series {
     tree: sled::Tree,
+    wal: sled::Tree,
     chunk_samples: usize,
     max_live_wal: usize,
     ids: RwLock<HashMap<String, u32>>,
@@ -131,36 +133,44 @@ fn split_last(v: &[u8]) -> Result<(u64, &[u8]), StorageError> {
     Ok((last, &v[8..]))
 }
 
-/// Encodes one ingest call's samples: count of series, then per series its number and a
-/// length-prefixed chunk.
+/// Encodes one ingest call's samples: their count, their series numbers, then all samples as
+/// one column chunk (in series order).
 fn encode_wal(groups: &BTreeMap<u32, Vec<Sample>>) -> Vec<u8> {
     let mut out = Vec::new();
-    put_varint(&mut out, groups.len() as u64);
+    let n: usize = groups.values().map(Vec::len).sum();
+    put_varint(&mut out, n as u64);
     for (series, samples) in groups {
-        put_varint(&mut out, u64::from(*series));
-        let chunk = encode_chunk(samples);
-        put_varint(&mut out, chunk.len() as u64);
-        out.extend_from_slice(&chunk);
+        for _ in samples {
+            put_varint(&mut out, u64::from(*series));
+        }
     }
+    let all: Vec<Sample> = groups.values().flatten().copied().collect();
+    out.extend_from_slice(&encode_chunk(&all));
     out
 }
 
-fn decode_wal(buf: &[u8]) -> Result<Vec<(u32, Vec<Sample>)>, StorageError> {
+fn decode_wal(buf: &[u8]) -> Result<Vec<(u32, Sample)>, StorageError> {
     let mut r = Reader::new(buf);
-    let n = r.varint()?;
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let series = u32::try_from(r.varint()?).map_err(|_| StorageError::Corrupt("wal series"))?;
-        let len = usize::try_from(r.varint()?).map_err(|_| StorageError::Corrupt("wal length"))?;
-        out.push((series, decode_chunk(r.take(len)?)?));
+    let n = usize::try_from(r.varint()?).map_err(|_| StorageError::Corrupt("wal count"))?;
+    if n > buf.len() {
+        return Err(StorageError::Corrupt("wal count"));
     }
-    Ok(out)
+    let mut series = Vec::with_capacity(n);
+    for _ in 0..n {
+        series.push(u32::try_from(r.varint()?).map_err(|_| StorageError::Corrupt("wal series"))?);
+    }
+    let samples = decode_chunk(r.rest())?;
+    if samples.len() != n {
+        return Err(StorageError::Corrupt("wal sample count"));
+    }
+    Ok(series.into_iter().zip(samples).collect())
 }
 
 impl Series {
-    /// Opens the tree and rebuilds ids and the head from it.
+    /// Opens the trees and rebuilds ids and the head from them.
     pub fn open(
         tree: sled::Tree,
+        wal: sled::Tree,
         chunk_samples: usize,
         max_live_wal: usize,
     ) -> Result<Series, StorageError> {
@@ -175,20 +185,32 @@ impl Series {
                 .map_err(|_| StorageError::Corrupt("series id"))?;
             ids.insert(id, n);
         }
+        let (head, marks) = Self::load_head(&wal)?;
+        Ok(Series {
+            tree,
+            wal,
+            chunk_samples: chunk_samples.max(2),
+            max_live_wal: max_live_wal.max(2),
+            ids: RwLock::new(ids),
+            head: Mutex::new(head),
+            marks: RwLock::new(marks),
+        })
+    }
+
+    /// The unsealed samples, from the write-ahead tree.
+    fn load_head(wal: &sled::Tree) -> Result<(Head, HashMap<u32, Mark>), StorageError> {
         let mut head = Head::default();
-        for item in tree.scan_prefix([WAL]) {
+        for item in wal.iter() {
             let (k, v) = item?;
             let seq = k
-                .get(1..9)
-                .and_then(|b| b.try_into().ok())
+                .as_ref()
+                .try_into()
                 .map(u64::from_be_bytes)
-                .ok_or(StorageError::Corrupt("wal key"))?;
-            for (series, samples) in decode_wal(&v)? {
-                *head.refs.entry(seq).or_default() += samples.len();
-                head.samples
-                    .entry(series)
-                    .or_default()
-                    .extend(samples.into_iter().map(|s| (s, seq)));
+                .map_err(|_| StorageError::Corrupt("wal key"))?;
+            let samples = decode_wal(&v)?;
+            head.refs.insert(seq, samples.len());
+            for (series, s) in samples {
+                head.samples.entry(series).or_default().push((s, seq));
             }
             head.next_seq = head.next_seq.max(seq + 1);
         }
@@ -197,14 +219,7 @@ impl Series {
             samples.sort_by_key(|(s, _)| s.ts_ms);
             marks.entry(*series).or_default().head_ts = samples.last().map_or(0, |(s, _)| s.ts_ms);
         }
-        Ok(Series {
-            tree,
-            chunk_samples: chunk_samples.max(2),
-            max_live_wal: max_live_wal.max(2),
-            ids: RwLock::new(ids),
-            head: Mutex::new(head),
-            marks: RwLock::new(marks),
-        })
+        Ok((head, marks))
     }
 
     /// The series number of a miner, if it has history.
@@ -236,13 +251,12 @@ impl Series {
         self.head.lock().refs.len()
     }
 
-    /// Writes samples of many miners in one atomic batch (not yet flushed: the caller commits).
+    /// Writes samples of many miners in one sled transaction (not yet flushed: the caller
+    /// commits).
     pub fn ingest(&self, samples: &[(&str, Sample)]) -> Result<(), StorageError> {
-        let mut batch = sled::Batch::default();
-        let mut guard = self.head.lock();
-        // Work on a copy of what changes, so a failed write leaves memory as it was.
-        let mut head_refs = guard.refs.clone();
-        let seq = guard.next_seq;
+        let mut tree_batch = sled::Batch::default();
+        let mut wal_batch = sled::Batch::default();
+        let mut head = self.head.lock();
         let mut new_ids: Vec<(String, u32)> = Vec::new();
         let mut groups: BTreeMap<u32, Vec<Sample>> = BTreeMap::new();
         {
@@ -259,28 +273,27 @@ impl Series {
                     next += 1;
                     let mut k = vec![ID];
                     k.extend_from_slice(miner.as_bytes());
-                    batch.insert(k, n.to_be_bytes().to_vec());
+                    tree_batch.insert(k, n.to_be_bytes().to_vec());
                     new_ids.push(((*miner).to_string(), n));
                     n
                 });
                 groups.entry(series).or_default().push(*sample);
             }
         }
-        batch.insert(&wal_key(seq)[..], encode_wal(&groups));
-        head_refs.insert(seq, samples.len());
+        let seq = head.next_seq;
+        head.next_seq += 1;
+        wal_batch.insert(&wal_key(seq)[..], encode_wal(&groups));
+        head.refs.insert(seq, samples.len());
 
-        let mut scratch = Head {
-            samples: HashMap::new(),
-            refs: head_refs,
-            next_seq: seq + 1,
-        };
+        // The head is changed in place; if sled refuses the write it is rebuilt from disk.
         let mut late: Vec<u32> = Vec::new();
         let mut newest: HashMap<u32, u64> = HashMap::new();
         for (series, incoming) in &groups {
-            let mut pending = guard.samples.get(series).cloned().unwrap_or_default();
+            let mut released = Vec::new();
             let seen = newest
                 .entry(*series)
                 .or_insert_with(|| self.mark(*series).head_ts);
+            let pending = head.samples.entry(*series).or_default();
             for s in incoming {
                 if *seen > 0 && s.ts_ms <= *seen {
                     // May land inside a range a cached query already covered.
@@ -290,80 +303,66 @@ impl Series {
                 let pos = pending.partition_point(|(p, _)| p.ts_ms < s.ts_ms);
                 if pending.get(pos).is_some_and(|(p, _)| p.ts_ms == s.ts_ms) {
                     // Same time again: the newer write replaces the older one.
-                    let old = std::mem::replace(&mut pending[pos], (*s, seq)).1;
-                    if scratch.release(old) {
-                        batch.remove(&wal_key(old)[..]);
-                    }
+                    released.push(std::mem::replace(&mut pending[pos], (*s, seq)).1);
                 } else {
                     pending.insert(pos, (*s, seq));
                 }
             }
-            scratch.samples.insert(*series, pending);
-        }
-        // A write of the same time twice in one call leaves fewer samples than counted.
-        let held: usize = scratch
-            .samples
-            .values()
-            .flat_map(|v| v.iter())
-            .filter(|(_, q)| *q == seq)
-            .count();
-        match held {
-            0 => {
-                scratch.refs.remove(&seq);
-                batch.remove(&wal_key(seq)[..]);
-            }
-            n => {
-                scratch.refs.insert(seq, n);
+            for old in released {
+                if head.release(old) {
+                    wal_batch.remove(&wal_key(old)[..]);
+                }
             }
         }
-
-        let full: Vec<u32> = scratch
-            .samples
-            .iter()
-            .filter(|(_, v)| v.len() >= self.chunk_samples)
-            .map(|(s, _)| *s)
+        let full: Vec<u32> = groups
+            .keys()
+            .filter(|s| {
+                head.samples
+                    .get(s)
+                    .is_some_and(|v| v.len() >= self.chunk_samples)
+            })
+            .copied()
             .collect();
         for series in full {
-            self.seal_into(&mut batch, &mut scratch, &guard, series);
+            self.seal_into(&mut tree_batch, &mut wal_batch, &mut head, series);
         }
         // Checkpoint: seal partial heads pinning the oldest write-ahead keys.
-        while scratch.refs.len() > self.max_live_wal {
-            let Some(oldest) = scratch.refs.keys().next().copied() else {
+        while head.refs.len() > self.max_live_wal {
+            let Some(oldest) = head.refs.keys().next().copied() else {
                 break;
             };
-            let holders: Vec<u32> = scratch
+            let holders: Vec<u32> = head
                 .samples
                 .iter()
-                .chain(
-                    guard
-                        .samples
-                        .iter()
-                        .filter(|(s, _)| !scratch.samples.contains_key(s)),
-                )
                 .filter(|(_, v)| v.iter().any(|(_, q)| *q == oldest))
                 .map(|(s, _)| *s)
                 .collect();
             if holders.is_empty() {
-                scratch.refs.remove(&oldest);
-                batch.remove(&wal_key(oldest)[..]);
+                head.refs.remove(&oldest);
+                wal_batch.remove(&wal_key(oldest)[..]);
             }
             for series in holders {
-                self.seal_into(&mut batch, &mut scratch, &guard, series);
+                self.seal_into(&mut tree_batch, &mut wal_batch, &mut head, series);
             }
         }
 
-        self.tree.apply_batch(batch)?;
-        // Only now that sled took the batch does memory follow.
-        self.ids.write().extend(new_ids);
-        guard.refs = scratch.refs;
-        guard.next_seq = scratch.next_seq;
-        for (series, pending) in scratch.samples {
-            if pending.is_empty() {
-                guard.samples.remove(&series);
-            } else {
-                guard.samples.insert(series, pending);
-            }
+        let written = (&self.tree, &self.wal).transaction(|(t, w)| {
+            t.apply_batch(&tree_batch)?;
+            w.apply_batch(&wal_batch)?;
+            Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+        });
+        if let Err(e) = written {
+            let (h, marks) = Self::load_head(&self.wal)?;
+            *head = h;
+            *self.marks.write() = marks;
+            return Err(match e {
+                sled::transaction::TransactionError::Storage(e) => StorageError::Sled(e),
+                sled::transaction::TransactionError::Abort(()) => {
+                    StorageError::Corrupt("ingest transaction aborted")
+                }
+            });
         }
+        self.ids.write().extend(new_ids);
         let mut marks = self.marks.write();
         for (series, ts) in newest {
             let m = marks.entry(series).or_default();
@@ -375,36 +374,38 @@ impl Series {
         Ok(())
     }
 
-    /// Seals the whole head of `series` (from `scratch`, else from `current`) into `batch`.
-    fn seal_into(&self, batch: &mut sled::Batch, scratch: &mut Head, current: &Head, series: u32) {
-        let pending = scratch
-            .samples
-            .remove(&series)
-            .or_else(|| current.samples.get(&series).cloned())
-            .unwrap_or_default();
+    /// Seals the whole head of `series`: chunk and rollups into `tree_batch`, write-ahead keys
+    /// whose last sample this was removed in `wal_batch`.
+    fn seal_into(
+        &self,
+        tree_batch: &mut sled::Batch,
+        wal_batch: &mut sled::Batch,
+        head: &mut Head,
+        series: u32,
+    ) {
+        let pending = head.samples.remove(&series).unwrap_or_default();
         let samples: Vec<Sample> = pending.iter().map(|(s, _)| *s).collect();
         let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
             return;
         };
-        batch.insert(
+        tree_batch.insert(
             &key(CHUNK, series, first.ts_ms)[..],
             value_with_last(last.ts_ms, encode_chunk(&samples)),
         );
-        for (prefix, bucket) in [(MINUTE, MINUTE_MS), (HOUR, HOUR_MS)] {
+        for (prefix, bucket) in [(MINUTE, FIVE_MIN_MS), (HOUR, HOUR_MS)] {
             let rows = aggregate(&samples, bucket);
             if let (Some(f), Some(l)) = (rows.first(), rows.last()) {
-                batch.insert(
+                tree_batch.insert(
                     &key(prefix, series, f.ts_ms)[..],
                     value_with_last(l.ts_ms, encode_rows(&rows)),
                 );
             }
         }
         for (_, seq) in pending {
-            if scratch.release(seq) {
-                batch.remove(&wal_key(seq)[..]);
+            if head.release(seq) {
+                wal_batch.remove(&wal_key(seq)[..]);
             }
         }
-        scratch.samples.insert(series, Vec::new());
     }
 
     /// Calls `f(first_ts, value)` for every stored block of `prefix` that may overlap
@@ -472,9 +473,9 @@ impl Series {
                 out.sort_by_key(|p| p.ts_ms);
                 keep_last_per_ts(&mut out, |p| p.ts_ms);
             }
-            Resolution::Minute | Resolution::Hour => {
-                let (prefix, bucket) = if res == Resolution::Minute {
-                    (MINUTE, MINUTE_MS)
+            Resolution::FiveMinutes | Resolution::Hour => {
+                let (prefix, bucket) = if res == Resolution::FiveMinutes {
+                    (MINUTE, FIVE_MIN_MS)
                 } else {
                     (HOUR, HOUR_MS)
                 };
@@ -521,7 +522,7 @@ impl Series {
     pub fn prune(&self, prefix_kind: Resolution, cutoff: u64) -> Result<usize, StorageError> {
         let prefix = match prefix_kind {
             Resolution::Raw => CHUNK,
-            Resolution::Minute => MINUTE,
+            Resolution::FiveMinutes => MINUTE,
             Resolution::Hour => HOUR,
         };
         let mut batch = sled::Batch::default();

@@ -1,0 +1,147 @@
+//! Which firmware family a CGMiner-style reply comes from (pyasic's and asic-rs's substring
+//! rules, in their order).
+
+use solomon_plugin_sdk::driver::{Identification, Probe};
+
+/// A firmware family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Braiins OS / BOS+ (bosminer, boser).
+    Braiins,
+    /// Whatsminer btminer.
+    Whatsminer,
+    /// LuxOS (LUXminer).
+    LuxOs,
+    /// Stock Antminer firmware (bmminer / cgminer-bitmain).
+    Antminer,
+    /// Canaan Avalon.
+    Avalon,
+    /// Any other cgminer.
+    Generic,
+}
+
+impl Family {
+    /// From the upper-cased text of the `version` (and `devdetails`) replies.
+    pub fn detect(upper: &str) -> Family {
+        if upper.contains("BOSMINER") || upper.contains("BOSER") {
+            Family::Braiins
+        } else if upper.contains("BTMINER")
+            || upper.contains("BITMICRO")
+            || upper.contains("WHATSMINER")
+        {
+            Family::Whatsminer
+        } else if upper.contains("LUXMINER") {
+            Family::LuxOs
+        } else if upper.contains("ANTMINER") || upper.contains("BMMINER") {
+            Family::Antminer
+        } else if upper.contains("AVALON") {
+            Family::Avalon
+        } else {
+            Family::Generic
+        }
+    }
+
+    /// The record's `make`.
+    pub fn make(self) -> &'static str {
+        match self {
+            Family::Braiins | Family::LuxOs | Family::Antminer => "Antminer",
+            Family::Whatsminer => "Whatsminer",
+            Family::Avalon => "Avalon",
+            Family::Generic => "cgminer",
+        }
+    }
+
+    /// The record's `firmware`.
+    pub fn firmware(self) -> &'static str {
+        match self {
+            Family::Braiins => "Braiins OS",
+            Family::Whatsminer => "btminer",
+            Family::LuxOs => "LuxOS",
+            Family::Antminer => "bmminer",
+            Family::Avalon | Family::Generic => "cgminer",
+        }
+    }
+}
+
+/// Claims a miner whose RPC answered like a cgminer.
+pub fn identify(probe: &Probe) -> Option<Identification> {
+    let upper = probe.rpc_text_upper();
+    let replied = probe.rpc_version_json().is_some() || probe.rpc_devdetails_json().is_some();
+    if !replied {
+        // An Antminer whose API is off still shows its web login realm.
+        let realm = probe
+            .header("www-authenticate")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        return realm.contains("antminer").then(|| Identification {
+            confidence: 30,
+            make: "Antminer".into(),
+            model: None,
+            firmware: Some("bmminer".into()),
+        });
+    }
+    let family = Family::detect(&upper);
+    let confidence = if family == Family::Generic { 40 } else { 90 };
+    Some(Identification {
+        confidence,
+        make: family.make().into(),
+        model: None,
+        firmware: Some(family.firmware().into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_order() {
+        assert_eq!(
+            Family::detect(r#"{"VERSION":[{"BOSMINER":"0.9","TYPE":"ANTMINER S9"}]}"#),
+            Family::Braiins
+        );
+        assert_eq!(
+            Family::detect("DESCRIPTION\":\"BTMINER"),
+            Family::Whatsminer
+        );
+        assert_eq!(
+            Family::detect("LUXMINER 2024.1 ANTMINER S19"),
+            Family::LuxOs
+        );
+        assert_eq!(
+            Family::detect("\"TYPE\":\"ANTMINER S19 PRO\""),
+            Family::Antminer
+        );
+        assert_eq!(Family::detect("\"PROD\":\"AVALON Q\""), Family::Avalon);
+        assert_eq!(Family::detect("CGMINER 4.11"), Family::Generic);
+    }
+
+    #[test]
+    fn identify_needs_an_rpc_reply() {
+        let version =
+            include_str!("../../../tests/fixtures/antminer/s19pro_stock-49.0.1.3_version.json");
+        let p = Probe {
+            rpc_version: Some(version.into()),
+            ..Default::default()
+        };
+        let id = identify(&p).expect("antminer");
+        assert_eq!(
+            (id.make.as_str(), id.confidence, id.firmware.as_deref()),
+            ("Antminer", 90, Some("bmminer"))
+        );
+        assert!(identify(&Probe::default()).is_none());
+        let web = Probe {
+            http_headers: vec![(
+                "www-authenticate".into(),
+                "Digest realm=\"antMiner Configuration\"".into(),
+            )],
+            ..Default::default()
+        };
+        assert_eq!(identify(&web).map(|i| i.confidence), Some(30));
+        let garbage = Probe {
+            rpc_version: Some("HTTP/1.1 400".into()),
+            ..Default::default()
+        };
+        assert!(identify(&garbage).is_none());
+    }
+}

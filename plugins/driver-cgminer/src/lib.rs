@@ -1,0 +1,42 @@
+//! Solomon driver for miners speaking the CGMiner RPC on TCP 4028: stock Antminer (bmminer),
+//! Braiins OS, LuxOS, Whatsminer (btminer read API), Avalon, and any other cgminer as a
+//! generic fallback. Read-only.
+//!
+//! One poll asks `version+summary+pools+stats+devdetails` as one multi-command, falling back to
+//! one connection per command on firmware that cannot join them (stock S19).
+
+mod avalon;
+mod family;
+mod parse;
+
+use solomon_plugin_sdk::driver::{
+    Driver, Identification, PollError, Probe, Target, cgminer_commands,
+};
+use solomon_plugin_sdk::{MinerRecord, host};
+
+struct Cgminer;
+
+/// Commands of one poll.
+const COMMANDS: &[&str] = &["version", "summary", "pools", "stats", "devdetails"];
+
+impl Driver for Cgminer {
+    fn description() -> &'static str {
+        "CGMiner RPC (4028): Antminer, Braiins OS, LuxOS, Whatsminer, Avalon, generic cgminer"
+    }
+
+    fn identify(probe: &Probe) -> Option<Identification> {
+        family::identify(probe)
+    }
+
+    fn poll(target: &Target) -> Result<MinerRecord, PollError> {
+        let replies = cgminer_commands(target, COMMANDS)?;
+        if !replies.contains_key("summary") {
+            return Err(PollError::Malformed("the miner answered no summary".into()));
+        }
+        let mut record = parse::record(&replies, &target.host)?;
+        record.ts_ms = host::now_ms();
+        Ok(record)
+    }
+}
+
+solomon_plugin_sdk::register_driver!(Cgminer);
