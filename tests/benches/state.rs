@@ -163,13 +163,16 @@ fn storage(c: &mut Criterion) {
         }
     });
     s.flush().expect("flush");
-    let sled_size = s.size_on_disk().expect("size");
+    let (sled_size, wal_size) = s.size_on_disk_parts().expect("size");
+    let live_entries = s.live_wal_keys();
     drop(s);
     let dir_size = dir_bytes(dir.path());
     println!(
-        "storage/bytes on disk per stored record: {:.1} (sled size_on_disk) / {:.1} (files after close), {} records, {:.1} MiB",
-        sled_size as f64 / records as f64,
+        "storage/bytes on disk per stored record: {:.1} in all (files after close; sled {:.1}, write-ahead log {:.1} holding {} unsealed ingest calls), {} records, {:.1} MiB",
         dir_size as f64 / records as f64,
+        sled_size as f64 / records as f64,
+        wal_size as f64 / records as f64,
+        live_entries,
         records,
         dir_size as f64 / 1048576.0
     );

@@ -25,6 +25,8 @@ fn config(dir: &str) -> StorageConfig {
     let mut c = StorageConfig::new(dir);
     c.flush = FlushPolicy::GroupCommit(Duration::from_millis(2));
     c.chunk_samples = 8;
+    // Tiny log segments: kills land during rotation and segment deletion too.
+    c.wal_segment_bytes = 4096;
     c
 }
 
@@ -109,6 +111,13 @@ fn crash_keeps_every_acknowledged_sample() {
                 .expect("present");
             assert_eq!(s.values[0], (acked * 1000 + m) as f64, "value intact");
         }
+        let segments = std::fs::read_dir(path.join("wal"))
+            .expect("wal dir")
+            .count();
+        assert!(
+            segments < 40,
+            "round {round}: sealed log segments are deleted ({segments} left)"
+        );
         drop(storage);
         // The next child continues after what may have been written beyond the last ack.
         next_batch = acked + 50;

@@ -75,6 +75,11 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// The next `n` bytes.
+    pub fn bytes_pub(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        self.bytes(n)
+    }
+
     /// Everything not read yet.
     pub fn rest(&self) -> &'a [u8] {
         &self.buf[self.pos.min(self.buf.len())..]

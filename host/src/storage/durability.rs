@@ -1,10 +1,10 @@
 //! When a write counts as durable.
 //!
-//! Writes go to sled (in memory and its log) at once; acknowledging them waits for an fsync
-//! (`Db::flush`) that began after the write. With [`FlushPolicy::GroupCommit`] one flusher
-//! thread fsyncs at most once per interval for every write waiting, so a poll cycle of
-//! thousands of records costs one fsync. The flusher is a plain thread (a blocking fsync must
-//! not stall async workers) fed by a crossbeam channel; writers await a tokio `watch`.
+//! Writes are appended to the write-ahead log at once; acknowledging them waits for an fsync
+//! of the log that began after the write. With [`FlushPolicy::GroupCommit`] one flusher thread
+//! fsyncs at most once per interval for every write waiting, so a poll cycle of thousands of
+//! records costs one fsync. The flusher is a plain thread (a blocking fsync must not stall
+//! async workers) woken through a crossbeam channel; writers await a tokio `watch`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +15,7 @@ use tokio::sync::watch;
 /// How writes are made durable before they are acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushPolicy {
-    /// fsync before acknowledging each write (safest, ~150 µs per write on this disk class,
+    /// fsync before acknowledging each write (safest; ~150 µs per write on this disk class,
     /// far slower on SD cards).
     EveryWrite,
     /// Acknowledge after the next group fsync; at most one fsync per interval.
@@ -33,12 +33,15 @@ impl Default for FlushPolicy {
 #[error("flush failed: {0}")]
 pub struct FlushError(pub String);
 
-/// Tracks written-but-unflushed writes and the flusher thread.
+/// What makes writes durable: an fsync of the log (and the cleanup that allows).
+pub type SyncFn = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Tracks written-but-unsynced writes and the flusher thread.
 pub struct Durability {
-    db: sled::Db,
+    sync: SyncFn,
     policy: FlushPolicy,
     written: Arc<AtomicU64>,
-    /// Highest write sequence known durable; `Err` once a flush failed.
+    /// Highest write sequence known durable; `Err` once a sync failed.
     flushed: watch::Receiver<Result<u64, FlushError>>,
     wake: Option<crossbeam_channel::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -46,27 +49,23 @@ pub struct Durability {
 
 impl Durability {
     /// Starts the flusher thread for group commit.
-    pub fn start(db: sled::Db, policy: FlushPolicy) -> std::io::Result<Self> {
+    pub fn start(sync: SyncFn, policy: FlushPolicy) -> std::io::Result<Self> {
         let written = Arc::new(AtomicU64::new(0));
         let (tx, flushed) = watch::channel(Ok(0));
         let (wake, woken) = crossbeam_channel::bounded::<()>(1);
         let thread = match policy {
             FlushPolicy::EveryWrite => None,
             FlushPolicy::GroupCommit(interval) => {
-                let db = db.clone();
-                let written = written.clone();
+                let (sync, written) = (sync.clone(), written.clone());
                 Some(
                     std::thread::Builder::new()
                         .name("solomon-flush".into())
                         .spawn(move || {
-                            // Each wake-up flushes everything written so far, then waits out the
-                            // interval so that writers arriving meanwhile share the next fsync.
+                            // Each wake-up syncs everything written so far, then waits out the interval
+                            // so that writers arriving meanwhile share the next fsync.
                             while woken.recv().is_ok() {
                                 let target = written.load(Ordering::SeqCst);
-                                let result = db
-                                    .flush()
-                                    .map(|_| target)
-                                    .map_err(|e| FlushError(e.to_string()));
+                                let result = sync().map(|()| target).map_err(FlushError);
                                 let failed = result.is_err();
                                 let _ = tx.send_replace(result);
                                 if failed {
@@ -79,7 +78,7 @@ impl Durability {
             }
         };
         Ok(Durability {
-            db,
+            sync,
             policy,
             written,
             flushed,
@@ -92,18 +91,14 @@ impl Durability {
     pub async fn commit(&self) -> Result<(), FlushError> {
         let seq = self.written.fetch_add(1, Ordering::SeqCst) + 1;
         match self.policy {
-            FlushPolicy::EveryWrite => self
-                .db
-                .flush_async()
-                .await
-                .map(|_| ())
-                .map_err(|e| FlushError(e.to_string())),
+            FlushPolicy::EveryWrite => {
+                let sync = self.sync.clone();
+                tokio::task::spawn_blocking(move || sync())
+                    .await
+                    .map_err(|e| FlushError(e.to_string()))?
+                    .map_err(FlushError)
+            }
             FlushPolicy::GroupCommit(_) => {
-                if let Some(w) = &self.wake {
-                    // A full channel means a flush is already due; that one will cover us or
-                    // the one after it will, which this send or a later writer's triggers.
-                    let _ = w.try_send(());
-                }
                 let mut rx = self.flushed.clone();
                 loop {
                     match &*rx.borrow_and_update() {
@@ -111,6 +106,7 @@ impl Durability {
                         Err(e) => return Err(e.clone()),
                         Ok(_) => {}
                     }
+                    // A full channel means a sync is already due; it or the next covers us.
                     if let Some(w) = &self.wake {
                         let _ = w.try_send(());
                     }
@@ -122,12 +118,9 @@ impl Durability {
         }
     }
 
-    /// Flushes synchronously (at shutdown).
+    /// Syncs now (at shutdown).
     pub fn flush_now(&self) -> Result<(), FlushError> {
-        self.db
-            .flush()
-            .map(|_| ())
-            .map_err(|e| FlushError(e.to_string()))
+        (self.sync)().map_err(FlushError)
     }
 }
 
@@ -137,6 +130,6 @@ impl Drop for Durability {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let _ = self.db.flush();
+        let _ = (self.sync)();
     }
 }

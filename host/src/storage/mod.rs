@@ -15,6 +15,7 @@ mod miners;
 mod plugin_state;
 mod rollup;
 mod series;
+mod wal;
 
 pub use cache::{CacheStats, QueryKey};
 pub use codec::CodecError;
@@ -57,6 +58,12 @@ pub enum StorageError {
     /// Input refused; nothing was written.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The write-ahead log could not be written.
+    #[error("write-ahead log: {0}")]
+    Log(String),
+    /// An earlier write failed; restart to recover from the log.
+    #[error("history storage failed earlier; restart the daemon to recover from the log")]
+    Failed,
     /// The database was written by a newer Solomon.
     #[error("database schema {found} is newer than this build's {supported}; upgrade Solomon")]
     SchemaTooNew {
@@ -123,8 +130,11 @@ pub struct StorageConfig {
     pub flush: FlushPolicy,
     /// Samples per sealed chunk.
     pub chunk_samples: usize,
-    /// Write-ahead keys (one per ingest call) allowed live before partial heads are sealed.
+    /// Write-ahead log entries (one per ingest call) allowed live before partial heads are
+    /// sealed.
     pub max_live_wal: usize,
+    /// Size of a write-ahead log segment file.
+    pub wal_segment_bytes: u64,
     /// Raw samples are kept this long.
     pub raw_retention: Duration,
     /// 5-minute rollups are kept this long.
@@ -151,6 +161,7 @@ impl StorageConfig {
             flush: FlushPolicy::default(),
             chunk_samples: 128,
             max_live_wal: 2048,
+            wal_segment_bytes: 4 * 1024 * 1024,
             raw_retention: Duration::from_secs(7 * DAY),
             five_min_retention: Duration::from_secs(30 * DAY),
             hour_retention: Duration::from_secs(365 * DAY),
@@ -176,6 +187,7 @@ pub struct Pruned {
 /// The daemon's database.
 pub struct Storage {
     db: sled::Db,
+    wal: Arc<wal::Wal>,
     series: series::Series,
     durability: durability::Durability,
     cache: cache::QueryCache,
@@ -227,20 +239,35 @@ impl Storage {
             .flush_every_ms(Some(config.sled_flush_ms))
             .open()?;
         check_schema(&db)?;
+        let (wal, entries) = wal::Wal::open(&config.path.join("wal"), config.wal_segment_bytes)
+            .map_err(|source| StorageError::Io {
+                path: config.path.join("wal"),
+                source,
+            })?;
+        let wal = Arc::new(wal);
         let series = series::Series::open(
             db.open_tree("series")?,
-            db.open_tree("series_wal")?,
+            wal.clone(),
+            entries,
             config.chunk_samples,
             config.max_live_wal,
         )?;
-        let durability =
-            durability::Durability::start(db.clone(), config.flush).map_err(|source| {
-                StorageError::Io {
-                    path: config.path.clone(),
-                    source,
-                }
-            })?;
+        let sync: durability::SyncFn = {
+            let (wal, db) = (wal.clone(), db.clone());
+            // Segments are deleted only after sled made the chunks that sealed them durable.
+            Arc::new(move || {
+                wal.sync(|| db.flush().map(|_| ()).map_err(std::io::Error::other))
+                    .map_err(|e| e.to_string())
+            })
+        };
+        let durability = durability::Durability::start(sync, config.flush).map_err(|source| {
+            StorageError::Io {
+                path: config.path.clone(),
+                source,
+            }
+        })?;
         Ok(Storage {
+            wal,
             series,
             durability,
             cache: cache::QueryCache::new(config.cache_ttl, config.cache_max_points),
@@ -260,7 +287,7 @@ impl Storage {
         self.ingest_samples(&samples).await
     }
 
-    /// Live write-ahead keys: ingest calls not yet fully sealed into chunks.
+    /// Live write-ahead log entries: ingest calls not yet fully sealed into chunks.
     pub fn live_wal_keys(&self) -> usize {
         self.series.live_wal_keys()
     }
@@ -373,9 +400,14 @@ impl Storage {
         Ok(self.durability.flush_now()?)
     }
 
-    /// Bytes the database takes on disk.
+    /// Bytes of the database and of the write-ahead log on disk.
+    pub fn size_on_disk_parts(&self) -> Result<(u64, u64), StorageError> {
+        Ok((self.db.size_on_disk()?, self.wal.size_on_disk()))
+    }
+
+    /// Bytes the database and its write-ahead log take on disk.
     pub fn size_on_disk(&self) -> Result<u64, StorageError> {
-        Ok(self.db.size_on_disk()?)
+        Ok(self.db.size_on_disk()? + self.wal.size_on_disk())
     }
 
     /// The folder.

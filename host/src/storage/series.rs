@@ -6,30 +6,29 @@
 //! | `c` + u32 + first ts | last ts (BE u64) + a chunk of samples ([`super::codec`]) |
 //! | `m` / `h` + u32 + first bucket | last bucket (BE u64) + 5-minute / 1-hour rollup rows |
 //!
-//! and, in a second tree (so its churn never rewrites chunk nodes), the write-ahead part:
-//! write sequence (BE u64) -> the samples of one ingest call not yet sealed, as one column
-//! chunk across miners (a fleet's values are alike, so this compresses too).
+//! | `s` + u32 | the highest write sequence sealed into its chunks (BE u64) |
 //!
-//! Every ingest is one sled transaction over both trees: the call's samples go in as one
-//! write-ahead key, and a miner whose unsealed samples reach the chunk size is sealed in the
-//! same transaction (chunk and rollups written). A write-ahead key is deleted in the
-//! transaction that seals its last sample. Unsealed samples are mirrored in memory (the head)
-//! and rebuilt from the write-ahead keys at open.
+//! Unsealed samples live in memory (the head) and in the write-ahead log ([`super::wal`]),
+//! which replays them at open, skipping what the `s` watermarks say is already sealed. Every
+//! ingest appends one log entry and applies one sled batch: a miner whose unsealed samples
+//! reach the chunk size is sealed in that batch (chunk, rollups and watermark together).
 //!
-//! One key per ingest call, and one per ~128 samples of a miner once sealed: sled's per-key
-//! overhead (hundreds of bytes) is spread thin, which is what keeps a stored record small. So
-//! that a miner that stops reporting cannot pin old `w` keys forever, a checkpoint seals the
-//! partial heads that hold samples of the oldest `w` keys once too many are live.
+//! One sled key per ~128 samples of a miner: sled's per-key overhead (hundreds of bytes) is
+//! spread thin, which is what keeps a stored record small. So that a miner that stops
+//! reporting cannot pin old log segments forever, a checkpoint seals the partial heads that
+//! hold samples of the oldest log entries once too many are live.
 
 use super::codec::{Reader, decode_chunk, decode_column, encode_chunk};
 use super::metrics::{Metric, Sample};
 use super::rollup::{Agg, aggregate, decode_rows_column, encode_rows};
+use super::wal::{Entry, Wal};
 use super::{Point, Resolution, StorageError};
 use parking_lot::{Mutex, RwLock};
-use sled::Transactional;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 const ID: u8 = b'i';
+const SEALED: u8 = b's';
 const CHUNK: u8 = b'c';
 const MINUTE: u8 = b'm';
 const HOUR: u8 = b'h';
@@ -45,10 +44,6 @@ fn key(prefix: u8, series: u32, ts: u64) -> [u8; 13] {
     k[1..5].copy_from_slice(&series.to_be_bytes());
     k[5..].copy_from_slice(&ts.to_be_bytes());
     k
-}
-
-fn wal_key(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
 }
 
 fn ts_of(k: &[u8]) -> Option<u64> {
@@ -70,6 +65,38 @@ fn keep_last_per_ts<T>(v: &mut Vec<T>, ts: impl Fn(&T) -> u64) {
     v.reverse();
 }
 
+/// Seals the whole head of `series` into `batch`: chunk, rollups, and the watermark that tells
+/// replay these log entries are done.
+fn seal_into(batch: &mut sled::Batch, head: &mut Head, series: u32) {
+    let pending = head.samples.remove(&series).unwrap_or_default();
+    let samples: Vec<Sample> = pending.iter().map(|(s, _)| *s).collect();
+    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+        return;
+    };
+    batch.insert(
+        &key(CHUNK, series, first.ts_ms)[..],
+        value_with_last(last.ts_ms, encode_chunk(&samples)),
+    );
+    for (prefix, bucket) in [(MINUTE, FIVE_MIN_MS), (HOUR, HOUR_MS)] {
+        let rows = aggregate(&samples, bucket);
+        if let (Some(f), Some(l)) = (rows.first(), rows.last()) {
+            batch.insert(
+                &key(prefix, series, f.ts_ms)[..],
+                value_with_last(l.ts_ms, encode_rows(&rows)),
+            );
+        }
+    }
+    // Sealing takes the whole head, so every entry up to the newest here is done for `series`.
+    if let Some(max_seq) = pending.iter().map(|(_, q)| *q).max() {
+        let mut k = vec![SEALED];
+        k.extend_from_slice(&series.to_be_bytes());
+        batch.insert(k, max_seq.to_be_bytes().to_vec());
+    }
+    for (_, seq) in pending {
+        head.release(seq);
+    }
+}
+
 /// What a cached query of a miner was computed against (see `cache.rs`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Mark {
@@ -83,12 +110,23 @@ pub struct Mark {
 #[derive(Default)]
 struct Head {
     samples: HashMap<u32, Vec<(Sample, u64)>>,
-    /// Unsealed samples per live `w` key.
+    /// Unsealed samples per live log entry (by write sequence).
     refs: BTreeMap<u64, usize>,
+    /// Log segment of each live entry.
+    segments: HashMap<u64, u64>,
     next_seq: u64,
 }
 
 impl Head {
+    /// The oldest log segment still holding an unsealed sample.
+    fn min_live_segment(&self) -> Option<u64> {
+        self.refs
+            .keys()
+            .next()
+            .and_then(|seq| self.segments.get(seq))
+            .copied()
+    }
+
     /// Drops one reference to `seq`; true if that was the last.
     fn release(&mut self, seq: u64) -> bool {
         match self.refs.get_mut(&seq) {
@@ -98,6 +136,7 @@ impl Head {
             }
             Some(_) => {
                 self.refs.remove(&seq);
+                self.segments.remove(&seq);
                 true
             }
             None => false,
@@ -108,7 +147,9 @@ impl Head {
 /// The history store.
 pub struct Series {
     tree: sled::Tree,
-    wal: sled::Tree,
+    wal: Arc<Wal>,
+    /// Set when sled refused a write: memory may be ahead of disk until a restart replays.
+    failed: std::sync::atomic::AtomicBool,
     chunk_samples: usize,
     max_live_wal: usize,
     ids: RwLock<HashMap<String, u32>>,
@@ -133,44 +174,45 @@ fn split_last(v: &[u8]) -> Result<(u64, &[u8]), StorageError> {
     Ok((last, &v[8..]))
 }
 
-/// Encodes one ingest call's samples: their count, their series numbers, then all samples as
-/// one column chunk (in series order).
-fn encode_wal(groups: &BTreeMap<u32, Vec<Sample>>) -> Vec<u8> {
+/// Encodes one ingest call's samples: their count, their miner ids (not series numbers, so a
+/// crash before sled persisted a new miner's number cannot orphan its samples), then all
+/// samples as one column chunk.
+fn encode_wal(samples: &[(&str, Sample)]) -> Vec<u8> {
     let mut out = Vec::new();
-    let n: usize = groups.values().map(Vec::len).sum();
-    put_varint(&mut out, n as u64);
-    for (series, samples) in groups {
-        for _ in samples {
-            put_varint(&mut out, u64::from(*series));
-        }
+    put_varint(&mut out, samples.len() as u64);
+    for (miner, _) in samples {
+        put_varint(&mut out, miner.len() as u64);
+        out.extend_from_slice(miner.as_bytes());
     }
-    let all: Vec<Sample> = groups.values().flatten().copied().collect();
+    let all: Vec<Sample> = samples.iter().map(|(_, s)| *s).collect();
     out.extend_from_slice(&encode_chunk(&all));
     out
 }
 
-fn decode_wal(buf: &[u8]) -> Result<Vec<(u32, Sample)>, StorageError> {
+fn decode_wal(buf: &[u8]) -> Result<Vec<(String, Sample)>, StorageError> {
     let mut r = Reader::new(buf);
     let n = usize::try_from(r.varint()?).map_err(|_| StorageError::Corrupt("wal count"))?;
     if n > buf.len() {
         return Err(StorageError::Corrupt("wal count"));
     }
-    let mut series = Vec::with_capacity(n);
+    let mut names = Vec::with_capacity(n);
     for _ in 0..n {
-        series.push(u32::try_from(r.varint()?).map_err(|_| StorageError::Corrupt("wal series"))?);
+        let len = usize::try_from(r.varint()?).map_err(|_| StorageError::Corrupt("wal name"))?;
+        names.push(String::from_utf8_lossy(r.bytes_pub(len)?).into_owned());
     }
     let samples = decode_chunk(r.rest())?;
     if samples.len() != n {
         return Err(StorageError::Corrupt("wal sample count"));
     }
-    Ok(series.into_iter().zip(samples).collect())
+    Ok(names.into_iter().zip(samples).collect())
 }
 
 impl Series {
-    /// Opens the trees and rebuilds ids and the head from them.
+    /// Opens the tree and rebuilds the head from the replayed log `entries`.
     pub fn open(
         tree: sled::Tree,
-        wal: sled::Tree,
+        wal: Arc<Wal>,
+        entries: Vec<Entry>,
         chunk_samples: usize,
         max_live_wal: usize,
     ) -> Result<Series, StorageError> {
@@ -185,41 +227,71 @@ impl Series {
                 .map_err(|_| StorageError::Corrupt("series id"))?;
             ids.insert(id, n);
         }
-        let (head, marks) = Self::load_head(&wal)?;
+        let mut sealed: HashMap<u32, u64> = HashMap::new();
+        for item in tree.scan_prefix([SEALED]) {
+            let (k, v) = item?;
+            let series = k
+                .get(1..5)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+                .ok_or(StorageError::Corrupt("sealed key"))?;
+            let seq = v
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StorageError::Corrupt("sealed seq"))?;
+            sealed.insert(series, seq);
+        }
+        let mut head = Head {
+            next_seq: sealed.values().max().map_or(0, |s| s + 1),
+            ..Default::default()
+        };
+        let mut new_ids = sled::Batch::default();
+        for entry in entries {
+            head.next_seq = head.next_seq.max(entry.seq + 1);
+            for (miner, s) in decode_wal(&entry.payload)? {
+                let next = u32::try_from(ids.len() + 1)
+                    .map_err(|_| StorageError::Corrupt("too many series"))?;
+                let series = *ids.entry(miner.clone()).or_insert_with(|| {
+                    let mut k = vec![ID];
+                    k.extend_from_slice(miner.as_bytes());
+                    new_ids.insert(k, next.to_be_bytes().to_vec());
+                    next
+                });
+                if sealed.get(&series).is_some_and(|&done| entry.seq <= done) {
+                    continue;
+                }
+                *head.refs.entry(entry.seq).or_default() += 1;
+                head.segments.insert(entry.seq, entry.segment);
+                let pending = head.samples.entry(series).or_default();
+                let pos = pending.partition_point(|(p, _)| p.ts_ms < s.ts_ms);
+                if pending.get(pos).is_some_and(|(p, _)| p.ts_ms == s.ts_ms) {
+                    let old = std::mem::replace(&mut pending[pos], (s, entry.seq)).1;
+                    head.release(old);
+                } else {
+                    pending.insert(pos, (s, entry.seq));
+                }
+            }
+        }
+        tree.apply_batch(new_ids)?;
+        let mut marks: HashMap<u32, Mark> = HashMap::new();
+        for (series, samples) in &head.samples {
+            marks.entry(*series).or_default().head_ts = samples.last().map_or(0, |(s, _)| s.ts_ms);
+        }
+        wal.set_min_live(
+            head.min_live_segment()
+                .unwrap_or_else(|| wal.current_segment()),
+        );
         Ok(Series {
             tree,
             wal,
+            failed: std::sync::atomic::AtomicBool::new(false),
             chunk_samples: chunk_samples.max(2),
             max_live_wal: max_live_wal.max(2),
             ids: RwLock::new(ids),
             head: Mutex::new(head),
             marks: RwLock::new(marks),
         })
-    }
-
-    /// The unsealed samples, from the write-ahead tree.
-    fn load_head(wal: &sled::Tree) -> Result<(Head, HashMap<u32, Mark>), StorageError> {
-        let mut head = Head::default();
-        for item in wal.iter() {
-            let (k, v) = item?;
-            let seq = k
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| StorageError::Corrupt("wal key"))?;
-            let samples = decode_wal(&v)?;
-            head.refs.insert(seq, samples.len());
-            for (series, s) in samples {
-                head.samples.entry(series).or_default().push((s, seq));
-            }
-            head.next_seq = head.next_seq.max(seq + 1);
-        }
-        let mut marks: HashMap<u32, Mark> = HashMap::new();
-        for (series, samples) in head.samples.iter_mut() {
-            samples.sort_by_key(|(s, _)| s.ts_ms);
-            marks.entry(*series).or_default().head_ts = samples.last().map_or(0, |(s, _)| s.ts_ms);
-        }
-        Ok((head, marks))
     }
 
     /// The series number of a miner, if it has history.
@@ -251,12 +323,25 @@ impl Series {
         self.head.lock().refs.len()
     }
 
-    /// Writes samples of many miners in one sled transaction (not yet flushed: the caller
-    /// commits).
+    /// Appends samples of many miners to the log and applies the resulting sled batch. Not yet
+    /// durable: the caller commits (fsyncs the log).
     pub fn ingest(&self, samples: &[(&str, Sample)]) -> Result<(), StorageError> {
+        use std::sync::atomic::Ordering;
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(StorageError::Failed);
+        }
         let mut tree_batch = sled::Batch::default();
-        let mut wal_batch = sled::Batch::default();
         let mut head = self.head.lock();
+        let seq = head.next_seq;
+        // The log first: if this fails nothing has changed.
+        let segment = self
+            .wal
+            .append(seq, &encode_wal(samples))
+            .map_err(|e| StorageError::Log(e.to_string()))?;
+        head.next_seq += 1;
+        head.segments.insert(seq, segment);
+        head.refs.insert(seq, samples.len());
+
         let mut new_ids: Vec<(String, u32)> = Vec::new();
         let mut groups: BTreeMap<u32, Vec<Sample>> = BTreeMap::new();
         {
@@ -280,12 +365,7 @@ impl Series {
                 groups.entry(series).or_default().push(*sample);
             }
         }
-        let seq = head.next_seq;
-        head.next_seq += 1;
-        wal_batch.insert(&wal_key(seq)[..], encode_wal(&groups));
-        head.refs.insert(seq, samples.len());
 
-        // The head is changed in place; if sled refuses the write it is rebuilt from disk.
         let mut late: Vec<u32> = Vec::new();
         let mut newest: HashMap<u32, u64> = HashMap::new();
         for (series, incoming) in &groups {
@@ -309,9 +389,7 @@ impl Series {
                 }
             }
             for old in released {
-                if head.release(old) {
-                    wal_batch.remove(&wal_key(old)[..]);
-                }
+                head.release(old);
             }
         }
         let full: Vec<u32> = groups
@@ -324,9 +402,9 @@ impl Series {
             .copied()
             .collect();
         for series in full {
-            self.seal_into(&mut tree_batch, &mut wal_batch, &mut head, series);
+            seal_into(&mut tree_batch, &mut head, series);
         }
-        // Checkpoint: seal partial heads pinning the oldest write-ahead keys.
+        // Checkpoint: seal partial heads pinning the oldest log entries.
         while head.refs.len() > self.max_live_wal {
             let Some(oldest) = head.refs.keys().next().copied() else {
                 break;
@@ -339,29 +417,21 @@ impl Series {
                 .collect();
             if holders.is_empty() {
                 head.refs.remove(&oldest);
-                wal_batch.remove(&wal_key(oldest)[..]);
+                head.segments.remove(&oldest);
             }
             for series in holders {
-                self.seal_into(&mut tree_batch, &mut wal_batch, &mut head, series);
+                seal_into(&mut tree_batch, &mut head, series);
             }
         }
 
-        let written = (&self.tree, &self.wal).transaction(|(t, w)| {
-            t.apply_batch(&tree_batch)?;
-            w.apply_batch(&wal_batch)?;
-            Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-        });
-        if let Err(e) = written {
-            let (h, marks) = Self::load_head(&self.wal)?;
-            *head = h;
-            *self.marks.write() = marks;
-            return Err(match e {
-                sled::transaction::TransactionError::Storage(e) => StorageError::Sled(e),
-                sled::transaction::TransactionError::Abort(()) => {
-                    StorageError::Corrupt("ingest transaction aborted")
-                }
-            });
+        if let Err(e) = self.tree.apply_batch(tree_batch) {
+            // Memory is now ahead of sled; the log still has everything, so a restart recovers.
+            self.failed.store(true, Ordering::SeqCst);
+            tracing::error!("history write failed; further writes are refused until restart: {e}");
+            return Err(e.into());
         }
+        self.wal
+            .set_min_live(head.min_live_segment().unwrap_or(segment));
         self.ids.write().extend(new_ids);
         let mut marks = self.marks.write();
         for (series, ts) in newest {
@@ -372,40 +442,6 @@ impl Series {
             marks.entry(series).or_default().late += 1;
         }
         Ok(())
-    }
-
-    /// Seals the whole head of `series`: chunk and rollups into `tree_batch`, write-ahead keys
-    /// whose last sample this was removed in `wal_batch`.
-    fn seal_into(
-        &self,
-        tree_batch: &mut sled::Batch,
-        wal_batch: &mut sled::Batch,
-        head: &mut Head,
-        series: u32,
-    ) {
-        let pending = head.samples.remove(&series).unwrap_or_default();
-        let samples: Vec<Sample> = pending.iter().map(|(s, _)| *s).collect();
-        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
-            return;
-        };
-        tree_batch.insert(
-            &key(CHUNK, series, first.ts_ms)[..],
-            value_with_last(last.ts_ms, encode_chunk(&samples)),
-        );
-        for (prefix, bucket) in [(MINUTE, FIVE_MIN_MS), (HOUR, HOUR_MS)] {
-            let rows = aggregate(&samples, bucket);
-            if let (Some(f), Some(l)) = (rows.first(), rows.last()) {
-                tree_batch.insert(
-                    &key(prefix, series, f.ts_ms)[..],
-                    value_with_last(l.ts_ms, encode_rows(&rows)),
-                );
-            }
-        }
-        for (_, seq) in pending {
-            if head.release(seq) {
-                wal_batch.remove(&wal_key(seq)[..]);
-            }
-        }
     }
 
     /// Calls `f(first_ts, value)` for every stored block of `prefix` that may overlap
