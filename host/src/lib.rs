@@ -6,8 +6,11 @@
 
 pub mod builtin;
 pub mod cli;
+pub mod discovery;
 pub mod host_api;
+pub mod net;
 pub mod runtime;
 pub mod server;
+pub mod simulate;
 pub mod state;
 pub mod storage;

@@ -152,3 +152,45 @@ fn daemon_serves_health_and_plugins_then_stops_on_sigterm() {
         "the database lives in the data dir"
     );
 }
+
+#[test]
+fn probe_of_an_unreachable_address_exits_1_with_one_line() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = solomon()
+        .env("XDG_CACHE_HOME", dir.path())
+        .args([
+            "probe",
+            "127.0.0.1",
+            "--http-port",
+            &closed.to_string(),
+            "--rpc-port",
+            &closed.to_string(),
+        ])
+        .output()
+        .expect("run solomon");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .expect("an error line");
+    assert!(
+        line.contains("127.0.0.1: unreachable") && line.contains(&format!("port {closed}")),
+        "{line}"
+    );
+}
+
+#[test]
+fn scan_rejects_a_bad_range() {
+    let out = solomon()
+        .args(["scan", "10.0.0.0/8"])
+        .output()
+        .expect("run solomon");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too large to scan"));
+}

@@ -1,7 +1,12 @@
 //! The `solomon` command line. Each subcommand lives in its own file.
 
+mod format;
 mod plugin_check;
+mod plugins;
+mod probe;
 mod run;
+mod scan;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -20,6 +25,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: load plugins and serve the HTTP API.
     Run(run::RunArgs),
+    /// Detect one miner and poll it once.
+    Probe(probe::ProbeArgs),
+    /// Find every miner in an address range.
+    Scan(scan::ScanArgs),
+    /// Serve a simulated fleet on loopback.
+    Simulate(simulate::SimulateArgs),
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -48,6 +59,9 @@ pub enum PluginCommand {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(args) => run::run(args).await.map(|()| 0),
+        Command::Probe(args) => probe::probe(args).await,
+        Command::Scan(args) => scan::scan(args).await,
+        Command::Simulate(args) => simulate::simulate(args).await,
         Command::Plugin(PluginCommand::Check { files, json }) => {
             plugin_check::check(&files, json).await
         }

@@ -1,7 +1,7 @@
 //! `solomon run`: the daemon.
 
-use crate::builtin::BUILTIN_PLUGINS;
-use crate::runtime::{HostServices, Plugin, Runtime, RuntimeConfig};
+use super::plugins::load_plugins;
+use crate::runtime::{HostServices, Runtime, RuntimeConfig};
 use crate::server::{self, AppState};
 use crate::state::{MinerStore, StoreView};
 use crate::storage::{Storage, StorageConfig};
@@ -22,38 +22,6 @@ pub struct RunArgs {
     /// Extra folders of `.wasm` plugins to load besides the built-in ones.
     #[arg(long = "plugin-dir")]
     pub plugin_dirs: Vec<PathBuf>,
-}
-
-/// Loads the built-in plugins and those in `plugin_dirs`; a bad file is logged and skipped.
-pub async fn load_plugins(runtime: &Runtime, plugin_dirs: &[PathBuf]) -> Vec<Arc<Plugin>> {
-    let mut plugins = Vec::new();
-    for builtin in BUILTIN_PLUGINS {
-        match runtime.load(builtin.wasm.into()).await {
-            Ok(p) => plugins.push(Arc::new(p)),
-            Err(e) => tracing::error!(plugin = builtin.name, "built-in plugin rejected: {e}"),
-        }
-    }
-    for dir in plugin_dirs {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(dir = %dir.display(), "cannot read plugin folder: {e}");
-                continue;
-            }
-        };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-            .collect();
-        files.sort();
-        for file in files {
-            match runtime.load_file(&file).await {
-                Ok(p) => plugins.push(Arc::new(p)),
-                Err(e) => tracing::error!(file = %file.display(), "plugin rejected: {e}"),
-            }
-        }
-    }
-    plugins
 }
 
 /// Runs until SIGINT or SIGTERM.

@@ -5,13 +5,12 @@
 //! driver can never reach an address it was not given. A denial is a WIT error, not a trap.
 
 use super::BoundaryLimits;
+use crate::net::{self, NetError};
 use crate::runtime::bindings::miner_io::{Host, HttpRequest, HttpResponse, IoError};
 use crate::runtime::bindings::types::Target;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use wasmtime::component::HasData;
 
 /// What the miner-io interface sees.
@@ -72,97 +71,12 @@ impl HasData for MinerIoApi {
     type Data<'a> = &'a mut MinerIoCtx;
 }
 
-fn connect_error(e: &std::io::Error) -> IoError {
-    IoError::Unreachable(e.to_string())
-}
-
-async fn connect(host: &str, port: u16) -> Result<TcpStream, IoError> {
-    let stream = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| connect_error(&e))?;
-    // Small request/response exchanges: don't wait for Nagle.
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
-}
-
-async fn http_exchange(
-    host: String,
-    port: u16,
-    req: hyper::Request<Full<Bytes>>,
-    max_body: usize,
-) -> Result<HttpResponse, IoError> {
-    let stream = connect(&host, port).await?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| IoError::Protocol(e.to_string()))?;
-    // The connection task ends when the exchange is done or the sender is dropped.
-    let conn_task = tokio::spawn(conn);
-    let result = async {
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| IoError::Protocol(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .take(64)
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = Limited::new(resp.into_body(), max_body)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    IoError::TooLarge(max_body as u32)
-                } else {
-                    IoError::Protocol(e.to_string())
-                }
-            })?
-            .to_bytes()
-            .to_vec();
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
-    }
-    .await;
-    conn_task.abort();
-    result
-}
-
-async fn tcp_exchange(
-    host: String,
-    port: u16,
-    payload: Vec<u8>,
-    max_reply: usize,
-) -> Result<Vec<u8>, IoError> {
-    let mut stream = connect(&host, port).await?;
-    stream
-        .write_all(&payload)
-        .await
-        .map_err(|e| IoError::Protocol(format!("write failed: {e}")))?;
-    let mut reply = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = stream
-            .read(&mut buf)
-            .await
-            .map_err(|e| IoError::Protocol(format!("read failed: {e}")))?;
-        if n == 0 {
-            return Ok(reply);
-        }
-        if reply.len() + n > max_reply {
-            return Err(IoError::TooLarge(max_reply as u32));
-        }
-        reply.extend_from_slice(&buf[..n]);
+fn io_error(e: NetError) -> IoError {
+    match e {
+        NetError::Unreachable(s) => IoError::Unreachable(s),
+        NetError::Timeout => IoError::Timeout,
+        NetError::TooLarge(n) => IoError::TooLarge(n as u32),
+        NetError::Protocol(s) => IoError::Protocol(s),
     }
 }
 
@@ -202,13 +116,15 @@ impl Host for MinerIoCtx {
             .map_err(|e| IoError::Protocol(e.to_string()))?;
         let timeout = self.timeout(req.timeout_ms);
         let started = Instant::now();
-        let result = tokio::time::timeout(
-            timeout,
-            http_exchange(host, port, request, self.limits.response_bytes),
-        )
-        .await;
+        let result = net::http(&host, port, request, self.limits.response_bytes, timeout).await;
         self.io_time += started.elapsed();
-        result.unwrap_or(Err(IoError::Timeout))
+        result
+            .map(|r| HttpResponse {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            })
+            .map_err(io_error)
     }
 
     async fn tcp_request(
@@ -224,13 +140,10 @@ impl Host for MinerIoCtx {
         }
         let timeout = self.timeout(timeout_ms);
         let started = Instant::now();
-        let result = tokio::time::timeout(
-            timeout,
-            tcp_exchange(host, port, payload, self.limits.response_bytes),
-        )
-        .await;
+        let result =
+            net::tcp_request(&host, port, &payload, self.limits.response_bytes, timeout).await;
         self.io_time += started.elapsed();
-        result.unwrap_or(Err(IoError::Timeout))
+        result.map_err(io_error)
     }
 }
 

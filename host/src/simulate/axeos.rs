@@ -4,7 +4,8 @@ use super::miner::{Reading, SimMiner};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 
-const SAMPLE: &str = include_str!("../../../tests/fixtures/axeos/bitaxe-gamma-601-bm1370_v2.12.0_system_info.json");
+const SAMPLE: &str =
+    include_str!("../../../tests/fixtures/axeos/bitaxe-gamma-601-bm1370_v2.12.0_system_info.json");
 
 fn template() -> &'static Value {
     static T: OnceLock<Value> = OnceLock::new();
@@ -32,9 +33,16 @@ pub fn system_info(m: &SimMiner, r: &Reading) -> String {
         o.insert("macAddr".into(), json!(m.mac()));
         o.insert("hostname".into(), json!(format!("bitaxe-sim-{}", m.index)));
         o.insert("ipv4".into(), json!(m.ip.to_string()));
-        let (host, port) = r.pool_url.trim_start_matches("stratum+tcp://").split_once(':').unwrap_or((r.pool_url, "3333"));
+        let (host, port) = r
+            .pool_url
+            .trim_start_matches("stratum+tcp://")
+            .split_once(':')
+            .unwrap_or((r.pool_url, "3333"));
         o.insert("stratumURL".into(), json!(host));
-        o.insert("stratumPort".into(), json!(port.parse::<u16>().unwrap_or(3333)));
+        o.insert(
+            "stratumPort".into(),
+            json!(port.parse::<u16>().unwrap_or(3333)),
+        );
     }
     v.to_string()
 }

@@ -25,7 +25,9 @@ fn description(kind: Kind) -> &'static str {
 fn version(m: &SimMiner) -> Value {
     let d = description(m.kind);
     let body = match m.kind {
-        Kind::Antminer => json!([{"BMMiner":"1.0.0","API":"3.1","Miner":"49.0.1.3","CompileTime":"Tue Dec  6 16:12:30 CST 2022","Type":"Antminer S19 Pro"}]),
+        Kind::Antminer => {
+            json!([{"BMMiner":"1.0.0","API":"3.1","Miner":"49.0.1.3","CompileTime":"Tue Dec  6 16:12:30 CST 2022","Type":"Antminer S19 Pro"}])
+        }
         Kind::Braiins => json!([{"BOSminer":"0.9.0","API":"3.7","Type":"Antminer S19"}]),
         Kind::Luxos => json!([{"LUXminer":"2024.5.1","API":"3.7","Type":"Antminer S19"}]),
         Kind::Whatsminer => json!([{"CGMiner":"4.9.2","API":"3.7","Firmware":"20210322.22.REL"}]),
@@ -95,7 +97,13 @@ fn devdetails(m: &SimMiner) -> Value {
         Kind::Avalon => "Avalon Q",
         _ => "Antminer S19 Pro",
     };
-    envelope(69, "Device Details", description(m.kind), "DEVDETAILS", json!([{"DEVDETAILS":0,"Name":"SM","Model":model}]))
+    envelope(
+        69,
+        "Device Details",
+        description(m.kind),
+        "DEVDETAILS",
+        json!([{"DEVDETAILS":0,"Name":"SM","Model":model}]),
+    )
 }
 
 fn one(m: &SimMiner, r: &Reading, command: &str) -> Value {
@@ -114,7 +122,11 @@ pub fn reply(m: &SimMiner, r: &Reading, request: &[u8]) -> String {
     let command = serde_json::from_slice::<Value>(request)
         .ok()
         .and_then(|v| v.get("command").and_then(Value::as_str).map(str::to_string))
-        .or_else(|| std::str::from_utf8(request).ok().map(|s| s.split('|').next().unwrap_or("").trim().to_string()))
+        .or_else(|| {
+            std::str::from_utf8(request)
+                .ok()
+                .map(|s| s.split('|').next().unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     if command.contains('+') {
         // Stock S19 firmware cannot join commands.
@@ -133,5 +145,8 @@ pub fn reply(m: &SimMiner, r: &Reading, request: &[u8]) -> String {
 
 /// Damages a valid reply the ways real firmware does (`}{`, `,}`, `inf`), all repairable.
 pub fn quirky(valid: &str) -> String {
-    valid.replacen("},{", "}{", 1).replacen("}]", ",}]", 1).replacen("\"Rejected\":1", "\"Rejected\":1,\"Temp\":inf", 1)
+    valid
+        .replacen("},{", "}{", 1)
+        .replacen("}]", ",}]", 1)
+        .replacen("\"Rejected\":1", "\"Rejected\":1,\"Temp\":inf", 1)
 }

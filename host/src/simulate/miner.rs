@@ -24,7 +24,13 @@ pub enum Kind {
 
 impl Kind {
     /// CGMiner families in rotation order.
-    pub const CGMINER: [Kind; 5] = [Kind::Antminer, Kind::Whatsminer, Kind::Avalon, Kind::Braiins, Kind::Luxos];
+    pub const CGMINER: [Kind; 5] = [
+        Kind::Antminer,
+        Kind::Whatsminer,
+        Kind::Avalon,
+        Kind::Braiins,
+        Kind::Luxos,
+    ];
 
     /// Whether it speaks HTTP (else the CGMiner RPC).
     pub fn is_http(self) -> bool {
@@ -212,7 +218,11 @@ impl SimMiner {
             blocks: l.blocks,
             uptime_s: self.started.elapsed().as_secs() + 3600,
             overheat: l.scenario == Scenario::Overheat && self.kind.is_http(),
-            pool_url: if l.scenario == Scenario::PoolChanged { "stratum+tcp://evil.example:3333" } else { "stratum+tcp://solo.ckpool.org:3333" },
+            pool_url: if l.scenario == Scenario::PoolChanged {
+                "stratum+tcp://evil.example:3333"
+            } else {
+                "stratum+tcp://solo.ckpool.org:3333"
+            },
         }
     }
 }

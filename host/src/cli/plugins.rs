@@ -1,0 +1,59 @@
+//! Loading plugins for the commands: the built-in ones and any from plugin folders.
+
+use crate::builtin::BUILTIN_PLUGINS;
+use crate::runtime::{HostServices, Plugin, Runtime, RuntimeConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where one-shot commands (`probe`, `scan`) keep compiled plugins between runs:
+/// `$XDG_CACHE_HOME/solomon` or `~/.cache/solomon`, else a folder in the temp dir.
+pub fn user_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("solomon")
+        .join("plugin-cache")
+}
+
+/// A runtime for one-shot commands, with the user cache.
+pub fn command_runtime() -> anyhow::Result<Runtime> {
+    let config = RuntimeConfig {
+        cache_dir: Some(user_cache_dir()),
+        instances_per_plugin: 4,
+        ..Default::default()
+    };
+    Ok(Runtime::new(config, HostServices::default())?)
+}
+
+/// Loads the built-in plugins and those in `plugin_dirs`; a bad file is logged and skipped.
+pub async fn load_plugins(runtime: &Runtime, plugin_dirs: &[PathBuf]) -> Vec<Arc<Plugin>> {
+    let mut plugins = Vec::new();
+    for builtin in BUILTIN_PLUGINS {
+        match runtime.load(builtin.wasm.into()).await {
+            Ok(p) => plugins.push(Arc::new(p)),
+            Err(e) => tracing::error!(plugin = builtin.name, "built-in plugin rejected: {e}"),
+        }
+    }
+    for dir in plugin_dirs {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(dir = %dir.display(), "cannot read plugin folder: {e}");
+                continue;
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        files.sort();
+        for file in files {
+            match runtime.load_file(&file).await {
+                Ok(p) => plugins.push(Arc::new(p)),
+                Err(e) => tracing::error!(file = %file.display(), "plugin rejected: {e}"),
+            }
+        }
+    }
+    plugins
+}

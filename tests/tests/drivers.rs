@@ -1,0 +1,337 @@
+//! Drivers through the real path: simulated miners on loopback sockets, auto-detection, the
+//! compiled driver plugins, and the records they return, checked field by field in H/s, °C,
+//! W and plain-number difficulties. Also the CGMiner wire quirks over real sockets.
+
+use solomon_host::builtin::BUILTIN_PLUGINS;
+use solomon_host::discovery::{DiscoveryError, Found, ProbeConfig, hosts_in, probe_and_poll, scan};
+use solomon_host::host_api::BoundaryLimits;
+use solomon_host::runtime::{HostServices, Plugin, Runtime, RuntimeConfig};
+use solomon_host::simulate::{Fleet, FleetConfig, Scenario};
+use solomon_plugin_sdk::MinerState;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn drivers() -> (Runtime, Vec<Arc<Plugin>>) {
+    let limits = BoundaryLimits {
+        io_timeout_ms: 700,
+        ..Default::default()
+    };
+    let config = RuntimeConfig {
+        limits,
+        instances_per_plugin: 4,
+        ..solomon_tests::test_config()
+    };
+    let runtime = Runtime::new(config, HostServices::default()).expect("runtime");
+    let mut out = Vec::new();
+    for p in BUILTIN_PLUGINS {
+        out.push(Arc::new(
+            runtime
+                .load(p.wasm.into())
+                .await
+                .expect("built-in driver loads"),
+        ));
+    }
+    assert!(out.iter().any(|p| p.meta().name == "driver-cgminer"));
+    (runtime, out)
+}
+
+fn cfg(http_port: u16, rpc_port: u16) -> ProbeConfig {
+    ProbeConfig {
+        http_port,
+        rpc_port,
+        timeout: Duration::from_millis(700),
+    }
+}
+
+fn near(v: Option<f64>, nominal: f64, tol: f64) -> bool {
+    v.is_some_and(|v| (v - nominal).abs() <= nominal * tol)
+}
+
+async fn fleet(first: Ipv4Addr, axeos: usize, cgminer: usize, http: u16, rpc: u16) -> Fleet {
+    let config = FleetConfig {
+        axeos,
+        cgminer,
+        first_ip: first,
+        http_port: http,
+        rpc_port: rpc,
+        slow_delay: Duration::from_secs(2),
+    };
+    Fleet::start(config).await.expect("simulator binds")
+}
+
+#[tokio::test]
+async fn probe_gives_the_right_record_for_each_family() {
+    let (_rt, drivers) = drivers().await;
+    let f = fleet(Ipv4Addr::new(127, 0, 21, 1), 1, 5, 18181, 14128).await;
+    let c = cfg(18181, 14128);
+    let poll = |i: usize| {
+        let host = f.miners()[i].ip.to_string();
+        let drivers = drivers.clone();
+        let c = c.clone();
+        async move {
+            probe_and_poll(&drivers, &host, &c)
+                .await
+                .unwrap_or_else(|e| panic!("miner {i}: {e}"))
+        }
+    };
+
+    let Found {
+        record: r,
+        driver,
+        identification,
+    } = poll(0).await;
+    assert_eq!(driver, "driver-axeos@0.1.0");
+    assert_eq!(identification.make, "Bitaxe");
+    assert_eq!(
+        (r.make.as_str(), r.model.as_deref(), r.chip.as_deref()),
+        ("Bitaxe", Some("Gamma"), Some("BM1370"))
+    );
+    assert_eq!(r.id, f.miners()[0].mac(), "keyed by MAC");
+    assert!(
+        near(r.hashrate_hs, 1.2e12, 0.03),
+        "GH/s converted to H/s: {:?}",
+        r.hashrate_hs
+    );
+    assert_eq!(r.expected_hashrate_hs, Some(1224e9));
+    assert!(r.temp_c.is_some_and(|t| (50.0..70.0).contains(&t)));
+    assert!(near(r.power_w, 18.0, 0.05));
+    assert_eq!(r.best_diff, Some(1.0e9), "a plain number");
+    assert_eq!(r.state, MinerState::Hashing);
+
+    // Antminer S19 Pro (stock: no multi-command, the driver falls back to single commands).
+    let r = poll(1).await.record;
+    assert_eq!(
+        (r.make.as_str(), r.model.as_deref(), r.firmware.as_deref()),
+        ("Antminer", Some("S19 Pro"), Some("bmminer"))
+    );
+    assert!(
+        near(r.hashrate_hs, 110e12, 0.03),
+        "GHS 5s in H/s: {:?}",
+        r.hashrate_hs
+    );
+    assert_eq!(r.expected_hashrate_hs, Some(110e12));
+    assert_eq!(r.boards.len(), 3);
+    assert!(
+        r.boards
+            .iter()
+            .all(|b| near(b.hashrate_hs, 110e12 / 3.0, 0.03))
+    );
+    assert_eq!(r.pool_difficulty, Some(524_288.0));
+    assert_eq!(r.fans.len(), 4);
+
+    // Whatsminer M30S+ (MH/s, 1-based pools).
+    let r = poll(2).await.record;
+    assert_eq!(
+        (r.make.as_str(), r.model.as_deref(), r.firmware.as_deref()),
+        ("Whatsminer", Some("M30S+"), Some("btminer"))
+    );
+    assert!(
+        near(r.hashrate_hs, 100e12, 0.03),
+        "MHS in H/s: {:?}",
+        r.hashrate_hs
+    );
+    assert!(near(r.power_w, 3250.0, 0.05));
+    assert_eq!(r.pools[0].index, 0);
+    assert_eq!(r.id, f.miners()[2].mac());
+
+    // Avalon Q (MM ID strings).
+    let r = poll(3).await.record;
+    assert_eq!((r.make.as_str(), r.model.as_deref()), ("Avalon", Some("Q")));
+    assert!(near(r.hashrate_hs, 90e12, 0.03));
+    assert_eq!(r.expected_hashrate_hs, Some(90e12));
+    assert!(r.temp_max_c.is_some() && r.env_temp_c == Some(24.0));
+
+    let r = poll(4).await.record;
+    assert_eq!(
+        (r.make.as_str(), r.firmware.as_deref()),
+        ("Antminer", Some("Braiins OS"))
+    );
+    let r = poll(5).await.record;
+    assert_eq!(
+        (r.make.as_str(), r.firmware.as_deref()),
+        ("Antminer", Some("LuxOS"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_finds_every_simulated_miner_with_the_right_make() {
+    let (_rt, drivers) = drivers().await;
+    let f = fleet(Ipv4Addr::new(127, 0, 22, 1), 25, 25, 18182, 14129).await;
+    let hosts: Vec<String> = hosts_in("127.0.22.0/24")
+        .expect("range")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut progress = 0;
+    let results = scan(&drivers, hosts, &cfg(18182, 14129), 256, |done, total| {
+        assert!(done <= total);
+        progress = done;
+    })
+    .await;
+    assert_eq!(progress, 254, "progress reaches the end");
+    let found: Vec<_> = results
+        .iter()
+        .filter_map(|(h, r)| r.as_ref().ok().map(|f| (h.clone(), f.record.make.clone())))
+        .collect();
+    assert_eq!(found.len(), 50, "{results:?}");
+    for m in f.miners() {
+        let expected = match m.kind {
+            solomon_host::simulate::Kind::Axeos => "Bitaxe",
+            solomon_host::simulate::Kind::Whatsminer => "Whatsminer",
+            solomon_host::simulate::Kind::Avalon => "Avalon",
+            _ => "Antminer",
+        };
+        assert!(
+            found.contains(&(m.ip.to_string(), expected.to_string())),
+            "{} ({:?}) not found as {expected}",
+            m.ip,
+            m.kind
+        );
+    }
+}
+
+#[tokio::test]
+async fn troubled_miners_give_clear_errors() {
+    let (_rt, drivers) = drivers().await;
+    let f = fleet(Ipv4Addr::new(127, 0, 23, 1), 2, 3, 18183, 14130).await;
+    let c = cfg(18183, 14130);
+    let host = |i: usize| f.miners()[i].ip.to_string();
+
+    f.set_scenario(0, Scenario::Offline);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(matches!(
+        probe_and_poll(&drivers, &host(0), &c).await,
+        Err(DiscoveryError::Unreachable { .. })
+    ));
+
+    f.set_scenario(1, Scenario::Malformed);
+    match probe_and_poll(&drivers, &host(1), &c).await {
+        Err(DiscoveryError::Poll { error, .. }) => assert!(error.contains("malformed"), "{error}"),
+        other => panic!("expected a malformed reply error, got {other:?}"),
+    }
+
+    f.set_scenario(2, Scenario::Quirky);
+    let r = probe_and_poll(&drivers, &host(2), &c)
+        .await
+        .expect("quirks are repaired")
+        .record;
+    assert!(near(r.hashrate_hs, 110e12, 0.03));
+
+    f.set_scenario(3, Scenario::Slow);
+    match probe_and_poll(&drivers, &host(3), &c).await {
+        Err(DiscoveryError::Unreachable { rpc, .. }) => assert!(rpc.contains("timed out"), "{rpc}"),
+        Err(DiscoveryError::Poll { error, .. }) => assert!(error.contains("timeout"), "{error}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+
+    f.set_scenario(4, Scenario::Malformed);
+    assert!(probe_and_poll(&drivers, &host(4), &c).await.is_err());
+    // Back to normal, it polls again.
+    f.set_scenario(0, Scenario::Normal);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(probe_and_poll(&drivers, &host(0), &c).await.is_ok());
+}
+
+/// A one-shot CGMiner server answering every connection with `reply`, or never finishing.
+async fn raw_rpc(reply: &'static [u8], never_end: bool) -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(reply).await;
+                if never_end {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn cgminer_wire_quirks_over_real_sockets() {
+    let (_rt, drivers) = drivers().await;
+    let driver = drivers
+        .iter()
+        .find(|d| d.meta().name == "driver-cgminer")
+        .expect("driver")
+        .clone();
+    let poll = |port: u16| {
+        let d = driver.clone();
+        async move {
+            let target = solomon_host::runtime::driver_types::Target {
+                host: "127.0.0.1".into(),
+                http_port: 1,
+                rpc_port: port,
+            };
+            d.poll(target).await.expect("no trap")
+        }
+    };
+    let cases: [(&str, &'static [u8]); 5] = [
+        ("NUL terminator", b"{\"STATUS\":[{\"STATUS\":\"S\"}],\"SUMMARY\":[{\"MHS 5s\":1000.0,\"Accepted\":7}],\"id\":1}\0"),
+        ("}{", b"{\"STATUS\":[{\"STATUS\":\"S\"}],\"SUMMARY\":[{\"MHS 5s\":1000.0}{\"Accepted\":7}],\"id\":1}\0"),
+        (",}", b"{\"STATUS\":[{\"STATUS\":\"S\"}],\"SUMMARY\":[{\"MHS 5s\":1000.0,\"Accepted\":7,}],\"id\":1}\0"),
+        ("inf/nan", b"{\"STATUS\":[{\"STATUS\":\"S\"}],\"SUMMARY\":[{\"MHS 5s\":1000.0,\"Accepted\":7,\"Temp\":inf,\"X\":nan}],\"id\":1}\0"),
+        ("truncated", b"{\"STATUS\":[{\"STATUS\":\"S\"}],\"SUMMARY\":[{\"MHS 5s\":1000.0,\"Accepted\":7},{\"Broken\":12"),
+    ];
+    for (name, reply) in cases {
+        let r = poll(raw_rpc(reply, false).await).await;
+        let json = r.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let rec: solomon_plugin_sdk::MinerRecord = serde_json::from_str(&json).expect("record");
+        assert_eq!(rec.hashrate_hs, Some(1e9), "{name}: MH/s to H/s");
+        // With `}{` the second object is a separate SUMMARY element, so `Accepted` is not in the first.
+        let accepted = if name == "}{" { None } else { Some(7) };
+        assert_eq!(rec.shares_accepted, accepted, "{name}");
+    }
+    // A leading comma: Avalon's `,"id":1}` is repaired into an object, which has no SUMMARY.
+    let r = poll(raw_rpc(b",\"id\":1}\0", false).await).await;
+    assert!(
+        matches!(
+            r,
+            Err(solomon_host::runtime::driver_types::PollError::Malformed(_))
+        ),
+        "{r:?}"
+    );
+    // A reply that never ends: the host's timeout, not a hang.
+    let r = poll(
+        raw_rpc(
+            b"{\"STATUS\":[{\"STATUS\":\"S\"}],\"SUMMARY\":[{\"MHS 5s\":1",
+            true,
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        matches!(
+            r,
+            Err(solomon_host::runtime::driver_types::PollError::Timeout(_))
+        ),
+        "{r:?}"
+    );
+    // Connection refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let r = poll(closed).await;
+    assert!(
+        matches!(
+            r,
+            Err(solomon_host::runtime::driver_types::PollError::Unreachable(
+                _
+            ))
+        ),
+        "{r:?}"
+    );
+}
