@@ -541,4 +541,84 @@ mod tests {
             br#"{"command":"pools","parameter":"0"}"#.to_vec()
         );
     }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                (-1e12f64..1e12).prop_map(Value::from),
+                "[ -~]{0,12}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    proptest::collection::btree_map("[A-Za-z %]{1,8}", inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn object() -> impl Strategy<Value = Value> {
+            proptest::collection::btree_map("[A-Za-z %]{1,8}", json(), 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect()))
+        }
+
+        proptest! {
+            /// Arbitrary bytes: an answer or an error, never a panic.
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = repair(&bytes);
+                let _ = parse(&bytes);
+            }
+
+            /// Text made of JSON punctuation, the pre-parser's worst case.
+            #[test]
+            fn json_shaped_garbage_never_panics(s in "[{}\\[\\],:\" a0-9.\\x00-]{0,200}") {
+                let _ = repair(s.as_bytes());
+                let _ = parse(s.as_bytes());
+            }
+
+            /// Valid replies keep their meaning, also NUL-terminated.
+            #[test]
+            fn valid_json_round_trips(v in object()) {
+                let text = v.to_string();
+                prop_assert_eq!(&parse(text.as_bytes()).expect("valid"), &v);
+                let repaired: Value = serde_json::from_str(&repair(text.as_bytes())).expect("repair keeps it valid");
+                prop_assert_eq!(&repaired, &v);
+                let mut nul = text.into_bytes();
+                nul.push(0);
+                prop_assert_eq!(&parse(&nul).expect("NUL stripped"), &v);
+            }
+
+            /// The firmware quirks injected into valid replies are undone.
+            #[test]
+            fn injected_quirks_are_repaired(v in object()) {
+                let text = v.to_string();
+                // A trailing comma before every closing bracket outside strings is the `,}` quirk.
+                let mut quirky = String::new();
+                let mut in_str = false;
+                let mut esc = false;
+                for c in text.chars() {
+                    if in_str {
+                        quirky.push(c);
+                        if esc { esc = false } else if c == '\\' { esc = true } else if c == '"' { in_str = false }
+                        continue;
+                    }
+                    if c == '"' { in_str = true }
+                    if (c == '}' || c == ']') && !quirky.ends_with('{') && !quirky.ends_with('[') {
+                        quirky.push(',');
+                    }
+                    quirky.push(c);
+                }
+                quirky.push('\0');
+                prop_assert_eq!(&parse(quirky.as_bytes()).expect("repaired"), &v);
+            }
+        }
+    }
 }

@@ -368,6 +368,7 @@ pub mod __glue {
     pub fn poll<D: Driver>(info: PluginInfo, t: wt::Target) -> Result<String, wit::PollError> {
         match D::poll(&target(t)) {
             Ok(mut record) => {
+                record.sanitize();
                 if record.driver.is_empty() {
                     record.driver = format!("{}@{}", info.name, info.version);
                 }

@@ -196,6 +196,50 @@ impl MinerRecord {
         }
     }
 
+    /// Makes every number that is not finite (an overflowed unit conversion, `inf` from
+    /// firmware) "not reported". The SDK applies this to every record a driver returns.
+    pub fn sanitize(&mut self) {
+        fn f(v: &mut Option<f64>) {
+            if v.is_some_and(|x| !x.is_finite()) {
+                *v = None;
+            }
+        }
+        for v in [
+            &mut self.hashrate_hs,
+            &mut self.expected_hashrate_hs,
+            &mut self.temp_c,
+            &mut self.temp_max_c,
+            &mut self.vr_temp_c,
+            &mut self.env_temp_c,
+            &mut self.power_w,
+            &mut self.efficiency_j_th,
+            &mut self.input_voltage_v,
+            &mut self.input_current_a,
+            &mut self.core_voltage_mv,
+            &mut self.frequency_mhz,
+            &mut self.hw_error_pct,
+            &mut self.best_diff,
+            &mut self.best_session_diff,
+            &mut self.pool_difficulty,
+            &mut self.network_difficulty,
+        ] {
+            f(v);
+        }
+        self.hashrate_avg_hs.retain(|_, v| v.is_finite());
+        for fan in &mut self.fans {
+            f(&mut fan.rpm);
+            f(&mut fan.pct);
+        }
+        for b in &mut self.boards {
+            f(&mut b.hashrate_hs);
+            f(&mut b.temp_c);
+            f(&mut b.chip_temp_c);
+        }
+        for p in &mut self.pools {
+            f(&mut p.difficulty);
+        }
+    }
+
     /// The record as compact JSON.
     pub fn to_json(&self) -> String {
         // A struct of plain fields and string-keyed maps cannot fail to serialize.
@@ -233,6 +277,29 @@ mod tests {
         let back: MinerRecord = serde_json::from_str(&json).expect("round trip");
         assert_eq!(back, r);
         assert_eq!(back.efficiency_j_th, Some(15.0));
+    }
+
+    #[test]
+    fn sanitize_drops_non_finite_numbers() {
+        let mut r = MinerRecord {
+            hashrate_hs: Some(f64::INFINITY),
+            temp_c: Some(f64::NAN),
+            power_w: Some(5.0),
+            ..Default::default()
+        };
+        r.hashrate_avg_hs.insert("1m".into(), f64::NEG_INFINITY);
+        r.fans.push(Fan {
+            index: 0,
+            rpm: Some(f64::NAN),
+            pct: Some(40.0),
+        });
+        r.sanitize();
+        assert_eq!(
+            (r.hashrate_hs, r.temp_c, r.power_w),
+            (None, None, Some(5.0))
+        );
+        assert!(r.hashrate_avg_hs.is_empty());
+        assert_eq!((r.fans[0].rpm, r.fans[0].pct), (None, Some(40.0)));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use solomon_host::storage::{
 };
 use solomon_plugin_sdk::{Fan, MinerRecord, MinerState};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const MINERS: usize = 10_000;
 const T0: u64 = 1_800_000_000_000;
@@ -109,7 +109,8 @@ fn store_ops(c: &mut Criterion) {
 fn open(dir: &std::path::Path, now: u64) -> Storage {
     let mut c = StorageConfig::new(dir);
     c.clock = Arc::new(FakeClock::new(now));
-    c.flush = FlushPolicy::GroupCommit(Duration::from_millis(20));
+    // The daemon's default policy (group commit every 5 ms).
+    assert_eq!(c.flush, FlushPolicy::default());
     Storage::open(c).expect("opens")
 }
 

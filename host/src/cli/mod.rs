@@ -1,5 +1,6 @@
 //! The `solomon` command line. Each subcommand lives in its own file.
 
+mod bench;
 mod format;
 mod plugin_check;
 mod plugins;
@@ -31,6 +32,8 @@ pub enum Command {
     Scan(scan::ScanArgs),
     /// Serve a simulated fleet on loopback.
     Simulate(simulate::SimulateArgs),
+    /// Measure polling, probing and scanning against the simulator.
+    Bench(bench::BenchArgs),
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -62,6 +65,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Probe(args) => probe::probe(args).await,
         Command::Scan(args) => scan::scan(args).await,
         Command::Simulate(args) => simulate::simulate(args).await,
+        Command::Bench(args) => bench::bench(args).await,
         Command::Plugin(PluginCommand::Check { files, json }) => {
             plugin_check::check(&files, json).await
         }

@@ -104,6 +104,7 @@ pub fn system_info(v: &Value, host: &str) -> Result<MinerRecord, PollError> {
     r.errors = faults(v);
     r.state = state(v, hashrate, &r.errors);
     r.derive_efficiency();
+    r.sanitize();
     Ok(r)
 }
 
@@ -460,5 +461,105 @@ mod tests {
         let odd = json!({"hashRate": 1, "temp": "hot", "fans": "none", "pools": {"a": 1}, "bestDiff": [1]});
         let r = system_info(&odd, "h").expect("lenient");
         assert_eq!((r.temp_c, r.best_diff), (None, None));
+    }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        const KEYS: &[&str] = &[
+            "hashRate",
+            "hashRate_1m",
+            "hashRate_10m",
+            "expectedHashrate",
+            "temp",
+            "temp2",
+            "vrTemp",
+            "power",
+            "voltage",
+            "current",
+            "currentA",
+            "coreVoltage",
+            "frequency",
+            "fanspeed",
+            "fanrpm",
+            "fan2rpm",
+            "sharesAccepted",
+            "sharesRejected",
+            "bestDiff",
+            "bestSessionDiff",
+            "poolDifficulty",
+            "stratumDiff",
+            "blockHeight",
+            "blockFound",
+            "uptimeSeconds",
+            "ASICModel",
+            "boardVersion",
+            "deviceModel",
+            "asicCount",
+            "smallCoreCount",
+            "macAddr",
+            "stratumURL",
+            "stratumPort",
+            "isUsingFallbackStratum",
+            "pools",
+            "fans",
+            "stratum",
+            "asicTemps",
+            "power_fault",
+            "overheat_mode",
+            "miningPaused",
+            "shutdown",
+        ];
+
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>()
+                    .prop_filter("JSON numbers are finite", |f| f.is_finite())
+                    .prop_map(Value::from),
+                prop_oneof![
+                    Just("4.29G".to_string()),
+                    Just("inf".to_string()),
+                    Just("-1".to_string()),
+                    "[ -~]{0,10}"
+                ]
+                .prop_map(Value::String),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..4)
+                        .prop_map(|kv| Value::Object(
+                            kv.into_iter()
+                                .map(|(k, v)| (k.to_string(), v))
+                                .collect::<Map<_, _>>()
+                        )),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Any shape of any AxeOS field: a record or a clear error, never a panic, and a
+            /// record never holds a non-finite number.
+            #[test]
+            fn arbitrary_info_never_panics(fields in proptest::collection::vec((proptest::sample::select(KEYS), value()), 0..30)) {
+                let v = Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+                if let Ok(r) = system_info(&v, "h") {
+                    let numbers = [
+                        r.hashrate_hs, r.expected_hashrate_hs, r.temp_c, r.temp_max_c, r.vr_temp_c, r.power_w,
+                        r.efficiency_j_th, r.input_voltage_v, r.input_current_a, r.core_voltage_mv, r.frequency_mhz,
+                        r.hw_error_pct, r.best_diff, r.best_session_diff, r.pool_difficulty, r.network_difficulty,
+                    ];
+                    prop_assert!(numbers.iter().flatten().all(|f| f.is_finite()), "{r:?}");
+                    prop_assert!(r.hashrate_avg_hs.values().all(|f| f.is_finite()));
+                    prop_assert!(r.fans.iter().all(|f| f.rpm.is_none_or(f64::is_finite) && f.pct.is_none_or(f64::is_finite)));
+                    prop_assert!(serde_json::to_string(&r).is_ok());
+                }
+            }
+        }
     }
 }

@@ -94,6 +94,7 @@ pub fn record(replies: &BTreeMap<String, Value>, host: &str) -> Result<MinerReco
         MinerState::Idle
     };
     r.derive_efficiency();
+    r.sanitize();
     Ok(r)
 }
 
@@ -491,5 +492,40 @@ mod tests {
         let r = record(&replies, "h").expect("lenient");
         assert_eq!((r.hashrate_hs, r.uptime_s), (None, None));
         assert_eq!(r.state, MinerState::Idle);
+    }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        proptest! {
+            /// Arbitrary bytes as every command's reply: a record or an error, never a panic,
+            /// and never a non-finite number.
+            #[test]
+            fn arbitrary_replies_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..400), text in "[{}\\[\\],:\" A-Za-z0-9.%-]{0,300}") {
+                for bytes in [raw.as_slice(), text.as_bytes()] {
+                    if let Ok(v) = solomon_plugin_sdk::cgminer::parse(bytes) {
+                        let replies: BTreeMap<String, Value> = ["summary", "stats", "pools", "version", "devdetails"].iter().map(|c| (c.to_string(), v.clone())).collect();
+                        if let Ok(r) = record(&replies, "h") {
+                            prop_assert!(r.hashrate_hs.is_none_or(f64::is_finite) && r.temp_c.is_none_or(f64::is_finite));
+                        }
+                    }
+                }
+            }
+
+            /// Real shapes with arbitrary values in their fields.
+            #[test]
+            fn arbitrary_field_values_never_panic(vals in proptest::collection::vec(prop_oneof![any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)), "[ -~]{0,8}".prop_map(|s| json!(s)), any::<i64>().prop_map(|n| json!(n)), Just(json!(null)), Just(json!([1, "x"]))], 12)) {
+                let summary = json!({"STATUS":[{"STATUS":"S","Description":"btminer"}],"SUMMARY":[{"MHS 5s":vals[0],"GHS 5s":vals[1],"Elapsed":vals[2],"Accepted":vals[3],"Temperature":vals[4],"Power":vals[5],"Best Share":vals[6],"MAC":vals[7]}]});
+                let stats = json!({"STATUS":[{"STATUS":"S"}],"STATS":[{},{"chain_rate1":vals[8],"temp_chip1":vals[9],"fan1":vals[10],"rate_unit":vals[11],"MM ID0":vals[9]}]});
+                let pools = json!({"STATUS":[{"STATUS":"S"}],"POOLS":[{"URL":vals[7],"POOL":vals[2],"Diff":vals[6]}]});
+                let replies: BTreeMap<String, Value> = [("summary", summary), ("stats", stats), ("pools", pools)].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                if let Ok(r) = record(&replies, "h") {
+                    prop_assert!(r.hashrate_hs.is_none_or(f64::is_finite));
+                    prop_assert!(r.boards.iter().all(|b| b.hashrate_hs.is_none_or(f64::is_finite)));
+                }
+            }
+        }
     }
 }

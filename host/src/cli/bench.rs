@@ -1,0 +1,173 @@
+//! `solomon bench drivers`: what polling costs through the real path (socket -> WASM driver
+//! -> record) against the simulator, `solomon probe` as a fresh process, and a /24 scan.
+//! Figures are printed; nothing is asserted (the machine is shared and noisy).
+
+use super::plugins::{command_runtime, load_plugins};
+use crate::discovery::{ProbeConfig, hosts_in, scan};
+use crate::runtime::driver_types::Target;
+use crate::simulate::{Fleet, FleetConfig};
+use anyhow::Context;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// Options of `solomon bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_parser = ["drivers"])]
+    pub what: String,
+    /// Polls per miner kind.
+    #[arg(long, default_value_t = 2000)]
+    pub polls: usize,
+    /// Fresh `solomon probe` processes to time.
+    #[arg(long, default_value_t = 20)]
+    pub processes: usize,
+}
+
+/// CPU time this thread has used (Linux `schedstat`, ns).
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+        .map(Duration::from_nanos)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// Runs the benchmark; the simulator lives on its own thread so its CPU is not counted.
+pub async fn bench(args: BenchArgs) -> anyhow::Result<i32> {
+    let (http, rpc) = (18_381u16, 14_328u16);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let sim = std::thread::spawn(move || -> anyhow::Result<()> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let fleet = Fleet::start(FleetConfig {
+                axeos: 1,
+                cgminer: 2,
+                first_ip: Ipv4Addr::new(127, 0, 30, 1),
+                http_port: http,
+                rpc_port: rpc,
+                ..Default::default()
+            })
+            .await?;
+            let scan_fleet = Fleet::start(FleetConfig {
+                axeos: 25,
+                cgminer: 25,
+                first_ip: Ipv4Addr::new(127, 0, 31, 1),
+                http_port: http,
+                rpc_port: rpc,
+                ..Default::default()
+            })
+            .await?;
+            let _ = ready_tx.send(());
+            let _ = stop_rx.await;
+            drop((fleet, scan_fleet));
+            Ok::<(), anyhow::Error>(())
+        })
+    });
+    ready_rx.recv().context("simulator did not start")?;
+
+    let polls = args.polls;
+    let measured = std::thread::spawn(move || -> anyhow::Result<Vec<String>> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(async move {
+            let runtime = command_runtime()?;
+            let drivers = load_plugins(&runtime, &[]).await;
+            let find = |name: &str| drivers.iter().find(|d| d.meta().name == name).cloned().context("driver missing");
+            let mut out = Vec::new();
+            for (label, driver, ip, port) in [
+                ("AxeOS (1 HTTP request)", find("driver-axeos")?, Ipv4Addr::new(127, 0, 30, 1), http),
+                ("Antminer stock (multi refused, 5 single commands)", find("driver-cgminer")?, Ipv4Addr::new(127, 0, 30, 2), rpc),
+                ("Whatsminer (1 multi-command)", find("driver-cgminer")?, Ipv4Addr::new(127, 0, 30, 3), rpc),
+            ] {
+                let target = Target { host: ip.to_string(), http_port: port, rpc_port: port };
+                // Warm up: instances created, caches filled.
+                for _ in 0..20 {
+                    driver.poll(target.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                }
+                let (cpu0, wall0) = (thread_cpu(), Instant::now());
+                for _ in 0..polls {
+                    driver.poll(target.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                }
+                let wall = wall0.elapsed() / polls as u32;
+                let cpu = match (cpu0, thread_cpu()) {
+                    (Some(a), Some(b)) => format!("{:.1} µs CPU", (b - a).as_secs_f64() * 1e6 / polls as f64),
+                    _ => "CPU n/a".into(),
+                };
+                out.push(format!("poll {label}: {cpu} per record (daemon side), {:.1} µs wall", wall.as_secs_f64() * 1e6));
+            }
+            let hosts: Vec<String> = hosts_in("127.0.31.0/24")?.iter().map(ToString::to_string).collect();
+            let cfg = ProbeConfig { http_port: http, rpc_port: rpc, timeout: Duration::from_millis(1000) };
+            let t = Instant::now();
+            let found = scan(&drivers, hosts, &cfg, 256, |_, _| {}).await.into_iter().filter(|(_, r)| r.is_ok()).count();
+            out.push(format!("scan of a loopback /24 holding 50 simulated miners (in process): found {found} in {:.3} s", t.elapsed().as_secs_f64()));
+            Ok(out)
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("benchmark thread panicked"))??;
+    for line in measured {
+        println!("{line}");
+    }
+
+    let exe = std::env::current_exe()?;
+    let mut times = Vec::new();
+    for i in 0..=args.processes {
+        let t = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .args([
+                "probe",
+                "127.0.30.2",
+                "--http-port",
+                &http.to_string(),
+                "--rpc-port",
+                &rpc.to_string(),
+            ])
+            .env("RUST_LOG", "error")
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "probe failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The first run fills the plugin cache.
+        if i > 0 {
+            times.push(t.elapsed());
+        }
+    }
+    println!(
+        "solomon probe as a fresh process (Antminer, warm plugin cache): median {:.1} ms of {} runs",
+        median(times).as_secs_f64() * 1e3,
+        args.processes
+    );
+    let t = Instant::now();
+    let out = std::process::Command::new(&exe)
+        .args([
+            "scan",
+            "127.0.31.0/24",
+            "--http-port",
+            &http.to_string(),
+            "--rpc-port",
+            &rpc.to_string(),
+        ])
+        .env("RUST_LOG", "error")
+        .output()?;
+    let listed = String::from_utf8_lossy(&out.stdout).lines().skip(1).count();
+    println!(
+        "solomon scan of the /24 as a fresh process: {listed} miners listed in {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
+    let _ = stop_tx.send(());
+    sim.join()
+        .map_err(|_| anyhow::anyhow!("simulator thread panicked"))??;
+    Ok(0)
+}
