@@ -261,33 +261,79 @@ pub fn cgminer_command(
     Ok(v)
 }
 
-/// Sends `a+b+c` as one multi-command and splits the reply per command. Firmware that cannot do
-/// multi-commands (stock Antminer S19) gets one connection per command instead. A command that
-/// fails on its own is left out of the map, so a driver can still use the rest.
+/// What [`cgminer_commands`] learnt about one miner, kept in the plugin's state.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct CommandMemo {
+    /// Multi-commands are refused: send one command per connection.
+    single: bool,
+    /// Commands the firmware answers with an error status.
+    skip: Vec<String>,
+    /// Polls since the memo was made; it is forgotten after [`MEMO_POLLS`] so that a firmware
+    /// upgrade is noticed.
+    polls: u32,
+}
+
+const MEMO_POLLS: u32 = 200;
+
+/// Sends `a+b+c` as one multi-command and splits the reply per command. Firmware that cannot
+/// do multi-commands (stock Antminer S19) gets one connection per command instead. A command
+/// that fails on its own is left out of the map, so a driver can still use the rest.
+///
+/// What it learns per miner (multi-commands refused, commands the firmware rejects) is
+/// remembered in the plugin's state, so later polls skip the exchanges that cannot work:
+/// fewer connections, less load on the miner.
 pub fn cgminer_commands(
     target: &Target,
     commands: &[&str],
 ) -> Result<BTreeMap<String, Value>, PollError> {
+    let key = format!("cgminer/{}:{}", target.host, target.rpc_port);
+    let mut memo: CommandMemo = crate::host::state::get_json(&key)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if memo.polls >= MEMO_POLLS {
+        memo = CommandMemo::default();
+    }
+    let wanted: Vec<&str> = commands
+        .iter()
+        .copied()
+        .filter(|c| !memo.skip.iter().any(|s| s == c))
+        .collect();
+    let result = run_commands(target, &wanted, &mut memo);
+    if result.is_ok() {
+        memo.polls += 1;
+        // Losing the memo only costs extra exchanges next time.
+        let _ = crate::host::state::set_json(&key, &memo);
+    }
+    result
+}
+
+fn run_commands(
+    target: &Target,
+    commands: &[&str],
+    memo: &mut CommandMemo,
+) -> Result<BTreeMap<String, Value>, PollError> {
     let mut out = BTreeMap::new();
-    if commands.len() > 1
-        && let Ok(raw) = tcp_request(
+    if commands.len() > 1 && !memo.single {
+        if let Ok(raw) = tcp_request(
             &target.host,
             target.rpc_port,
             &cgminer::request(&commands.join("+"), None),
             0,
-        )
-        && let Ok(v) = cgminer::parse(&raw)
-    {
-        for c in commands {
-            if let Some(part) = cgminer::multi_part(&v, c)
-                && cgminer::check_status(part).is_ok()
-            {
-                out.insert((*c).to_string(), part.clone());
+        ) && let Ok(v) = cgminer::parse(&raw)
+        {
+            for c in commands {
+                if let Some(part) = cgminer::multi_part(&v, c)
+                    && cgminer::check_status(part).is_ok()
+                {
+                    out.insert((*c).to_string(), part.clone());
+                }
             }
         }
         if !out.is_empty() {
             return Ok(out);
         }
+        memo.single = true;
     }
     let mut first_err = None;
     for c in commands {
@@ -299,6 +345,9 @@ pub fn cgminer_commands(
                 return Err(e);
             }
             Err(e) => {
+                if matches!(e, PollError::Unsupported(_)) {
+                    memo.skip.push((*c).to_string());
+                }
                 first_err.get_or_insert(e);
             }
         }

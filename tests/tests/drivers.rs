@@ -335,3 +335,32 @@ async fn cgminer_wire_quirks_over_real_sockets() {
         "{r:?}"
     );
 }
+
+#[tokio::test]
+async fn cgminer_driver_stops_sending_what_the_firmware_refuses() {
+    let (_rt, drivers) = drivers().await;
+    let f = fleet(Ipv4Addr::new(127, 0, 24, 1), 0, 1, 18184, 14131).await;
+    let antminer = &f.miners()[0];
+    let driver = drivers
+        .iter()
+        .find(|d| d.meta().name == "driver-cgminer")
+        .expect("driver")
+        .clone();
+    let target = solomon_host::runtime::driver_types::Target {
+        host: antminer.ip.to_string(),
+        http_port: 1,
+        rpc_port: 14131,
+    };
+    let exchanges = || antminer.live.lock().polls;
+    assert!(driver.poll(target.clone()).await.expect("no trap").is_ok());
+    // The refused multi-command, then version, summary, pools, stats and the refused devdetails.
+    assert_eq!(exchanges(), 6);
+    for _ in 0..3 {
+        assert!(driver.poll(target.clone()).await.expect("no trap").is_ok());
+    }
+    assert_eq!(
+        exchanges(),
+        6 + 3 * 4,
+        "later polls skip the multi-command and devdetails"
+    );
+}
