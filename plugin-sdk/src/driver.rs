@@ -460,6 +460,9 @@ macro_rules! register_driver {
             }
         }
 
+        // Only a WASM component exports these; natively (unit tests, benches) they would be
+        // symbols named like `solomon:plugin/...#poll`, which native linkers reject.
+        #[cfg(target_arch = "wasm32")]
         $crate::driver::bindings::__export_driver_world!(
             __SolomonDriverExport with_types_in $crate::driver::bindings
         );

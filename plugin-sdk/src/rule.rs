@@ -204,6 +204,9 @@ macro_rules! register_rule {
             }
         }
 
+        // Only a WASM component exports these; natively (unit tests, benches) they would be
+        // symbols named like `solomon:plugin/...#poll`, which native linkers reject.
+        #[cfg(target_arch = "wasm32")]
         $crate::rule::bindings::__export_rule_world!(__SolomonRuleExport with_types_in $crate::rule::bindings);
     };
 }

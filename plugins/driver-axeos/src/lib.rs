@@ -5,7 +5,8 @@
 
 mod identify;
 mod models;
-mod parse;
+#[doc(hidden)]
+pub mod parse;
 
 use solomon_plugin_sdk::driver::{Driver, Identification, PollError, Probe, Target, http_get_json};
 use solomon_plugin_sdk::{MinerRecord, host};

@@ -7,7 +7,8 @@
 
 mod avalon;
 mod family;
-mod parse;
+#[doc(hidden)]
+pub mod parse;
 
 use solomon_plugin_sdk::driver::{
     Driver, Identification, PollError, Probe, Target, cgminer_commands,
