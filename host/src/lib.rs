@@ -8,6 +8,7 @@ pub mod builtin;
 pub mod cli;
 pub mod discovery;
 pub mod host_api;
+pub mod manager;
 pub mod net;
 pub mod runtime;
 pub mod server;

@@ -194,3 +194,81 @@ fn scan_rejects_a_bad_range() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("too large to scan"));
 }
+
+#[test]
+fn demo_serves_a_live_simulated_fleet_over_the_api() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = solomon()
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--miners",
+            "2",
+            "--poll-seconds",
+            "1",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("XDG_CACHE_HOME", dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start demo");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("demo logs before exiting")
+            .expect("read");
+        if let Some(rest) = line.split("listen=").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let mut listed = String::new();
+    for _ in 0..200 {
+        listed = http_get(&addr, "/api/v1/miners").unwrap_or_default();
+        if listed.matches("\"state\":\"hashing\"").count() >= 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        listed.contains("\"make\":\"Bitaxe\"") && listed.contains("\"make\":\"Antminer\""),
+        "{listed}"
+    );
+    let one = http_get(&addr, "/api/v1/miners/sim-00-axeos").expect("one miner");
+    assert!(one.contains("\"hashrate_hs\""), "{one}");
+    let mut history = String::new();
+    for _ in 0..50 {
+        history = http_get(
+            &addr,
+            "/api/v1/miners/sim-00-axeos/history?metric=hashrate_hs",
+        )
+        .expect("history");
+        if history.contains("\"ts_ms\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        history.contains("\"resolution\":\"raw\"") && history.contains("\"ts_ms\""),
+        "{history}"
+    );
+    let bad =
+        http_get(&addr, "/api/v1/miners/sim-00-axeos/history?metric=nope").expect("bad metric");
+    assert!(
+        bad.starts_with("HTTP/1.0 400") && bad.contains("\"code\":\"unknown_metric\""),
+        "{bad}"
+    );
+    let missing = http_get(&addr, "/api/v1/nothing").expect("unknown route");
+    assert!(
+        missing.starts_with("HTTP/1.0 404") && missing.contains("\"error\""),
+        "{missing}"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+}

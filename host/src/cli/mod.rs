@@ -1,6 +1,7 @@
 //! The `solomon` command line. Each subcommand lives in its own file.
 
 mod bench;
+mod demo;
 mod format;
 mod plugin_check;
 mod plugins;
@@ -26,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: load plugins and serve the HTTP API.
     Run(run::RunArgs),
+    /// Run the daemon on a simulated fleet (no miners needed).
+    Demo(demo::DemoArgs),
     /// Detect one miner and poll it once.
     Probe(probe::ProbeArgs),
     /// Find every miner in an address range.
@@ -62,6 +65,7 @@ pub enum PluginCommand {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(args) => run::run(args).await.map(|()| 0),
+        Command::Demo(args) => demo::demo(args).await,
         Command::Probe(args) => probe::probe(args).await,
         Command::Scan(args) => scan::scan(args).await,
         Command::Simulate(args) => simulate::simulate(args).await,

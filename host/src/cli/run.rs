@@ -1,6 +1,7 @@
 //! `solomon run`: the daemon.
 
 use super::plugins::load_plugins;
+use crate::manager::{ManagerConfig, MinerManager};
 use crate::runtime::{HostServices, Runtime, RuntimeConfig};
 use crate::server::{self, AppState};
 use crate::state::{MinerStore, StoreView};
@@ -16,23 +17,35 @@ pub struct RunArgs {
     /// Address to serve the HTTP API on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Where the daemon keeps its data (compiled-plugin cache, database).
+    /// Where the daemon keeps its data (database, compiled-plugin cache).
     #[arg(long, default_value = "solomon-data")]
     pub data_dir: PathBuf,
     /// Extra folders of `.wasm` plugins to load besides the built-in ones.
     #[arg(long = "plugin-dir")]
     pub plugin_dirs: Vec<PathBuf>,
+    /// Seconds between polls of each miner.
+    #[arg(long, default_value_t = 10)]
+    pub poll_seconds: u64,
 }
 
-/// Runs until SIGINT or SIGTERM.
+/// Opens the database in the data dir.
+pub fn open_storage(data_dir: &std::path::Path) -> anyhow::Result<Arc<Storage>> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let db_path = data_dir.join("db");
+    let storage = Storage::open(StorageConfig::new(&db_path))
+        .with_context(|| format!("cannot open the database in {}", db_path.display()))?;
+    Ok(Arc::new(storage))
+}
+
+/// Runs until SIGINT or SIGTERM: serves the API and polls every miner stored in the database.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
-    let db_path = args.data_dir.join("db");
-    let storage = Arc::new(
-        Storage::open(StorageConfig::new(&db_path))
-            .with_context(|| format!("cannot open the database in {}", db_path.display()))?,
-    );
+    let storage = open_storage(&args.data_dir)?;
+    serve_daemon(args, storage).await
+}
+
+/// The daemon on an opened database.
+pub async fn serve_daemon(args: RunArgs, storage: Arc<Storage>) -> anyhow::Result<()> {
     let miners = Arc::new(MinerStore::new());
     let services = HostServices {
         state: storage.plugin_state(),
@@ -44,7 +57,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let runtime = Runtime::new(config, services)?;
-    let state = AppState::new();
+    let state = AppState::new(miners.clone(), Some(storage.clone()));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -52,10 +65,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let server = tokio::spawn(server::serve(listener, state.clone(), shutdown_signal()));
     let plugins = load_plugins(&runtime, &args.plugin_dirs).await;
     tracing::info!(count = plugins.len(), "plugins loaded");
-    state.set_plugins(plugins);
+    state.set_plugins(plugins.clone());
+
+    let manager_config = ManagerConfig {
+        poll_interval: std::time::Duration::from_secs(args.poll_seconds.max(1)),
+        ..Default::default()
+    };
+    let manager = MinerManager::new(miners, storage.clone(), plugins, manager_config);
+    let configured = storage.miners().list()?;
+    tracing::info!(miners = configured.len(), "polling");
+    for m in configured {
+        manager.add(m);
+    }
     let retention = tokio::spawn(prune_periodically(storage.clone()));
     server.await.context("server task")??;
     retention.abort();
+    manager.shutdown().await;
     storage
         .flush()
         .context("flushing the database at shutdown")?;

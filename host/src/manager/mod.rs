@@ -1,0 +1,154 @@
+//! Polling every miner: one task per miner with a jittered schedule and at most one request in
+//! flight (ESP32 miners are fragile), a global bound on concurrent polls, backoff while a miner
+//! is down, and `offline` after a configurable number of missed polls, so a miner that stops
+//! answering is never shown with its last hashrate. Records go to the live store at once and
+//! to durable storage in batches.
+
+mod poller;
+
+use crate::discovery::ProbeConfig;
+use crate::runtime::Plugin;
+use crate::state::MinerStore;
+use crate::storage::{MinerConfig, Storage};
+use parking_lot::Mutex;
+use solomon_plugin_sdk::MinerRecord;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+/// How miners are polled.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// Time between polls of one miner.
+    pub poll_interval: Duration,
+    /// Consecutive failed polls before a miner is `offline`.
+    pub offline_after: u32,
+    /// Polls running at once across the fleet.
+    pub max_concurrent: usize,
+    /// Longest wait between polls of a miner that is down.
+    pub max_backoff: Duration,
+    /// Probe settings for auto-detection.
+    pub probe: ProbeConfig,
+    /// How often polled records are written to storage in one batch.
+    pub ingest_every: Duration,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        ManagerConfig {
+            poll_interval: Duration::from_secs(10),
+            offline_after: 2,
+            max_concurrent: 256,
+            max_backoff: Duration::from_secs(120),
+            probe: ProbeConfig::default(),
+            ingest_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What the pollers share.
+pub(crate) struct Shared {
+    pub store: Arc<MinerStore>,
+    pub drivers: Vec<Arc<Plugin>>,
+    pub config: ManagerConfig,
+    pub permits: Semaphore,
+    pub ingest: mpsc::Sender<MinerRecord>,
+}
+
+/// Runs the pollers.
+pub struct MinerManager {
+    shared: Arc<Shared>,
+    pollers: Mutex<HashMap<String, JoinHandle<()>>>,
+    ingester: JoinHandle<()>,
+}
+
+impl MinerManager {
+    /// Starts the storage batcher; add miners with [`MinerManager::add`].
+    pub fn new(
+        store: Arc<MinerStore>,
+        storage: Arc<Storage>,
+        drivers: Vec<Arc<Plugin>>,
+        config: ManagerConfig,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(65_536);
+        let every = config.ingest_every;
+        let shared = Arc::new(Shared {
+            store,
+            drivers,
+            permits: Semaphore::new(config.max_concurrent.max(1)),
+            config,
+            ingest: tx,
+        });
+        MinerManager {
+            shared,
+            pollers: Mutex::new(HashMap::new()),
+            ingester: tokio::spawn(ingest_batches(rx, storage, every)),
+        }
+    }
+
+    /// Starts polling `miner` (replacing a poller of the same id).
+    pub fn add(&self, miner: MinerConfig) {
+        let id = miner.id.clone();
+        let task = tokio::spawn(poller::run(self.shared.clone(), miner));
+        if let Some(old) = self.pollers.lock().insert(id, task) {
+            old.abort();
+        }
+    }
+
+    /// Stops polling `id` and forgets its live record; true if it was polled.
+    pub fn remove(&self, id: &str) -> bool {
+        let task = self.pollers.lock().remove(id);
+        self.shared.store.remove(id);
+        task.map(|t| t.abort()).is_some()
+    }
+
+    /// Ids of the miners being polled.
+    pub fn ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.pollers.lock().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Stops every poller and writes what is pending to storage.
+    pub async fn shutdown(self) {
+        for (_, t) in self.pollers.lock().drain() {
+            t.abort();
+        }
+        // Dropping the last sender ends the batcher after its final write.
+        drop(self.shared);
+        let _ = self.ingester.await;
+    }
+}
+
+/// Collects polled records and writes them to storage every `every`, durably, in one batch.
+async fn ingest_batches(
+    mut rx: mpsc::Receiver<MinerRecord>,
+    storage: Arc<Storage>,
+    every: Duration,
+) {
+    let mut batch: Vec<MinerRecord> = Vec::new();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            r = rx.recv() => match r {
+                Some(rec) => batch.push(rec),
+                None => break,
+            },
+            _ = tick.tick() => {
+                if !batch.is_empty() {
+                    let records = std::mem::take(&mut batch);
+                    if let Err(e) = storage.ingest(&records).await {
+                        tracing::error!(records = records.len(), "history write failed: {e}");
+                    }
+                }
+            }
+        }
+    }
+    if !batch.is_empty()
+        && let Err(e) = storage.ingest(&batch).await
+    {
+        tracing::error!(records = batch.len(), "final history write failed: {e}");
+    }
+}
