@@ -180,8 +180,14 @@ async fn history_spans_sealed_chunks_and_the_head_and_survives_reopen() {
             (10..=20).map(|i| i as f64).collect::<Vec<_>>()
         );
     }
-    // Reopened: sealed chunks and the unsealed head (rebuilt from its write-ahead keys) are back.
+    // Reopened: sealed chunks and the unsealed head (rebuilt from the log) are back, and only
+    // the 8 ingest calls whose samples are unsealed are replayed into the head.
     let s = storage(dir.path(), clock);
+    assert_eq!(
+        s.live_wal_keys(),
+        8,
+        "sealed log entries are skipped at replay"
+    );
     let pts = s
         .history("a", Metric::Hashrate, T0, T0 + DAY, Resolution::Raw)
         .expect("query");
