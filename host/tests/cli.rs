@@ -272,3 +272,94 @@ fn demo_serves_a_live_simulated_fleet_over_the_api() {
         .status();
     assert_eq!(child.wait().expect("wait").code(), Some(0));
 }
+
+/// Starts `solomon run` with `args` and returns it with its API address.
+fn start_daemon(data_dir: &std::path::Path, args: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = solomon()
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--poll-seconds",
+            "1",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(args)
+        .env("XDG_CACHE_HOME", data_dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start daemon");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("daemon logs before exiting")
+            .expect("read");
+        if let Some(rest) = line.split("listen=").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn wait_for_hashing(addr: &str) -> String {
+    let mut listed = String::new();
+    for _ in 0..100 {
+        listed = http_get(addr, "/api/v1/miners").unwrap_or_default();
+        if listed.contains("\"state\":\"hashing\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    listed
+}
+
+#[test]
+fn miners_added_on_the_command_line_are_polled_and_kept_across_restarts() {
+    let rt = tokio::runtime::Runtime::new().expect("tokio");
+    let config = solomon_host::simulate::FleetConfig {
+        axeos: 1,
+        cgminer: 0,
+        first_ip: std::net::Ipv4Addr::new(127, 0, 3, 1),
+        http_port: 18186,
+        rpc_port: 14133,
+        ..Default::default()
+    };
+    let _fleet = rt
+        .block_on(solomon_host::simulate::Fleet::start(config))
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, addr) = start_daemon(dir.path(), &["--miner", "127.0.3.1:18186:14133"]);
+    let listed = wait_for_hashing(&addr);
+    assert!(
+        listed.contains("\"id\":\"127.0.3.1\"") && listed.contains("\"make\":\"Bitaxe\""),
+        "{listed}"
+    );
+    // Killed, not stopped: the miner added at run time must still be there.
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let (mut child, addr) = start_daemon(dir.path(), &[]);
+    let listed = wait_for_hashing(&addr);
+    assert!(listed.contains("\"id\":\"127.0.3.1\""), "{listed}");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+}
+
+#[test]
+fn a_bad_miner_argument_is_refused_with_its_reason() {
+    let out = solomon()
+        .args(["run", "--miner", "10.0.0.1:http"])
+        .output()
+        .expect("run solomon");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\"http\" is not a port"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -90,6 +90,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         data_dir,
         plugin_dirs: Vec::new(),
         poll_seconds: args.poll_seconds,
+        miners: Vec::new(),
     };
     let result = serve_daemon(run, storage).await;
     flap.abort();

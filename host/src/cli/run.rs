@@ -5,7 +5,7 @@ use crate::manager::{ManagerConfig, MinerManager};
 use crate::runtime::{HostServices, Runtime, RuntimeConfig};
 use crate::server::{self, AppState};
 use crate::state::{MinerStore, StoreView};
-use crate::storage::{Storage, StorageConfig};
+use crate::storage::{MinerConfig, Storage, StorageConfig};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +26,37 @@ pub struct RunArgs {
     /// Seconds between polls of each miner.
     #[arg(long, default_value_t = 10)]
     pub poll_seconds: u64,
+    /// Add a miner, `HOST[:HTTP_PORT[:RPC_PORT]]` (kept in the database; repeatable).
+    #[arg(long = "miner", value_parser = parse_miner)]
+    pub miners: Vec<MinerConfig>,
+}
+
+/// `10.0.0.5`, `10.0.0.5:80`, `10.0.0.5:80:4028`; the id is the host.
+fn parse_miner(s: &str) -> Result<MinerConfig, String> {
+    let mut parts = s.split(':');
+    let host = parts.next().unwrap_or_default().trim().to_string();
+    let port = |p: Option<&str>, default: u16| -> Result<u16, String> {
+        p.map_or(Ok(default), |p| {
+            p.parse()
+                .map_err(|_| format!("{p:?} is not a port in {s:?}"))
+        })
+    };
+    let http_port = port(parts.next(), 80)?;
+    let rpc_port = port(parts.next(), 4028)?;
+    if parts.next().is_some() {
+        return Err(format!("{s:?}: expected HOST[:HTTP_PORT[:RPC_PORT]]"));
+    }
+    let m = MinerConfig {
+        id: host.clone(),
+        host,
+        http_port,
+        rpc_port,
+        driver: None,
+        name: None,
+        labels: Default::default(),
+    };
+    m.validate()?;
+    Ok(m)
 }
 
 /// Opens the database in the data dir.
@@ -41,6 +72,12 @@ pub fn open_storage(data_dir: &std::path::Path) -> anyhow::Result<Arc<Storage>> 
 /// Runs until SIGINT or SIGTERM: serves the API and polls every miner stored in the database.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let storage = open_storage(&args.data_dir)?;
+    if !args.miners.is_empty() {
+        storage
+            .miners()
+            .put_all(&args.miners)
+            .context("storing the --miner entries")?;
+    }
     serve_daemon(args, storage).await
 }
 
