@@ -507,3 +507,75 @@ async fn an_idle_miner_does_not_pin_the_write_ahead_log() {
         1
     );
 }
+
+#[tokio::test]
+async fn alert_state_and_its_history_are_stored_together_and_survive_reopen() {
+    use solomon_host::storage::{AlertEvent, AlertState};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = |firing: bool, ts: u64| AlertState {
+        rule: "rule-hot-chip".into(),
+        miner: "m1".into(),
+        key: "chip".into(),
+        severity: "warning".into(),
+        message: format!("at {ts}"),
+        firing,
+        since_ms: T0,
+        updated_ms: ts,
+        acked_by: None,
+    };
+    {
+        let s = storage(dir.path(), Arc::new(FakeClock::new(T0)));
+        s.alerts()
+            .record(&AlertEvent {
+                ts_ms: T0,
+                kind: "fired".into(),
+                alert: state(true, T0),
+            })
+            .expect("fired");
+        s.alerts()
+            .record(&AlertEvent {
+                ts_ms: T0,
+                kind: "acknowledged".into(),
+                alert: AlertState {
+                    acked_by: Some("ops".into()),
+                    ..state(true, T0)
+                },
+            })
+            .expect("acked");
+        s.alerts()
+            .record(&AlertEvent {
+                ts_ms: T0 + 60_000,
+                kind: "resolved".into(),
+                alert: state(false, T0 + 60_000),
+            })
+            .expect("resolved");
+        s.alerts().flush().expect("flush");
+    }
+    let s = storage(dir.path(), Arc::new(FakeClock::new(T0)));
+    let now = s
+        .alerts()
+        .get("rule-hot-chip", "m1", "chip")
+        .expect("read")
+        .expect("present");
+    assert!(!now.firing);
+    assert_eq!(s.alerts().all().expect("all").len(), 1);
+    let events = s.alerts().history(0, u64::MAX, 10).expect("history");
+    assert_eq!(
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["fired", "acknowledged", "resolved"],
+        "two events in one ms keep their order"
+    );
+    assert_eq!(
+        s.alerts()
+            .history(T0 + 1, u64::MAX, 10)
+            .expect("history")
+            .len(),
+        1
+    );
+    assert!(
+        s.alerts()
+            .get("rule-hot-chip", "m2", "chip")
+            .expect("read")
+            .is_none()
+    );
+}

@@ -1,12 +1,12 @@
 //! Storage on sled: miner history (compressed chunks + 5-minute and 1-hour rollups), miners
-//! added at run time, plugin state, and the schema version. Alerts and the notification outbox
-//! get their own trees when they arrive.
+//! added at run time, alerts with their history, plugin state, and the schema version.
 //!
 //! Durability: [`Storage::ingest`] returns only once its samples are durable under the
 //! configured [`FlushPolicy`] (default: group commit, at most one fsync per 5 ms for every writer
 //! waiting). Everything else (miner configs, plugin state) is written through sled at once and
 //! flushed by sled's background flush within `sled_flush_ms`, and at shutdown.
 
+mod alerts;
 mod cache;
 mod codec;
 mod durability;
@@ -17,6 +17,7 @@ mod rollup;
 mod series;
 mod wal;
 
+pub use alerts::{AlertEvent, AlertState, Alerts};
 pub use cache::{CacheStats, QueryKey};
 pub use codec::CodecError;
 pub use durability::{FlushError, FlushPolicy};
@@ -187,6 +188,7 @@ pub struct Pruned {
 /// The daemon's database.
 pub struct Storage {
     db: sled::Db,
+    alerts: Alerts,
     wal: Arc<wal::Wal>,
     series: series::Series,
     durability: durability::Durability,
@@ -267,6 +269,7 @@ impl Storage {
             }
         })?;
         Ok(Storage {
+            alerts: Alerts::open(&db)?,
             wal,
             series,
             durability,
@@ -388,6 +391,11 @@ impl Storage {
     /// Miners added at run time.
     pub fn miners(&self) -> &miners::Miners {
         &self.miners
+    }
+
+    /// Alerts and their history.
+    pub fn alerts(&self) -> &Alerts {
+        &self.alerts
     }
 
     /// The `plugin-state` backend.
