@@ -102,28 +102,32 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     Some(out)
 }
 
-#[test]
-fn daemon_serves_health_and_plugins_then_stops_on_sigterm() {
+/// Spawns `cmd` with its log piped, waits for the `listen=ADDR` line and returns the child and
+/// its API address. The log keeps being drained so the child never blocks on a full pipe.
+fn spawn_listening(mut cmd: Command) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = solomon()
-        .args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+    let mut child = cmd
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("start daemon");
+        .expect("start solomon");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
     let addr = loop {
-        let line = lines
-            .next()
-            .expect("daemon logs before exiting")
-            .expect("read");
+        let line = lines.next().expect("it logs before exiting").expect("read");
         if let Some(rest) = line.split("listen=").nth(1) {
             break rest.split_whitespace().next().expect("address").to_string();
         }
     };
-    // Keep draining the log so the daemon never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+#[test]
+fn daemon_serves_health_and_plugins_then_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = solomon();
+    cmd.args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path());
+    let (mut child, addr) = spawn_listening(cmd);
     let ready = (0..200).find_map(|_| {
         let r = http_get(&addr, "/readyz")
             .filter(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"));
@@ -197,35 +201,21 @@ fn scan_rejects_a_bad_range() {
 
 #[test]
 fn demo_serves_a_live_simulated_fleet_over_the_api() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = solomon()
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--miners",
-            "2",
-            "--poll-seconds",
-            "1",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("XDG_CACHE_HOME", dir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start demo");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("demo logs before exiting")
-            .expect("read");
-        if let Some(rest) = line.split("listen=").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let mut cmd = solomon();
+    cmd.args([
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--miners",
+        "2",
+        "--poll-seconds",
+        "1",
+        "--data-dir",
+    ])
+    .arg(dir.path())
+    .env("XDG_CACHE_HOME", dir.path());
+    let (mut child, addr) = spawn_listening(cmd);
     let mut listed = String::new();
     for _ in 0..200 {
         listed = http_get(&addr, "/api/v1/miners").unwrap_or_default();
@@ -275,34 +265,19 @@ fn demo_serves_a_live_simulated_fleet_over_the_api() {
 
 /// Starts `solomon run` with `args` and returns it with its API address.
 fn start_daemon(data_dir: &std::path::Path, args: &[&str]) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = solomon()
-        .args([
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--poll-seconds",
-            "1",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .args(args)
-        .env("XDG_CACHE_HOME", data_dir)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start daemon");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("daemon logs before exiting")
-            .expect("read");
-        if let Some(rest) = line.split("listen=").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    let mut cmd = solomon();
+    cmd.args([
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--poll-seconds",
+        "1",
+        "--data-dir",
+    ])
+    .arg(data_dir)
+    .args(args)
+    .env("XDG_CACHE_HOME", data_dir);
+    spawn_listening(cmd)
 }
 
 fn wait_for_hashing(addr: &str) -> String {

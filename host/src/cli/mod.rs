@@ -5,6 +5,7 @@ mod demo;
 mod format;
 mod plugin_check;
 mod plugins;
+mod ports;
 mod probe;
 mod run;
 mod scan;

@@ -2,22 +2,19 @@
 
 use super::format;
 use super::plugins::{command_runtime, load_plugins};
-use crate::discovery::{ProbeConfig, probe_and_poll};
+use super::ports::PortArgs;
+use crate::discovery::probe_and_poll;
 use solomon_plugin_sdk::MinerRecord;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Options of `solomon probe`.
 #[derive(Debug, clap::Args)]
 pub struct ProbeArgs {
     /// Address of the miner.
     pub host: String,
-    /// Web API port.
-    #[arg(long, default_value_t = 80)]
-    pub http_port: u16,
-    /// CGMiner RPC port.
-    #[arg(long, default_value_t = 4028)]
-    pub rpc_port: u16,
+    /// Ports of the miners.
+    #[command(flatten)]
+    pub ports: PortArgs,
     /// Per-request timeout, ms.
     #[arg(long, default_value_t = 3000)]
     pub timeout_ms: u64,
@@ -33,11 +30,7 @@ pub struct ProbeArgs {
 pub async fn probe(args: ProbeArgs) -> anyhow::Result<i32> {
     let runtime = command_runtime()?;
     let drivers = load_plugins(&runtime, &args.plugin_dirs).await;
-    let cfg = ProbeConfig {
-        http_port: args.http_port,
-        rpc_port: args.rpc_port,
-        timeout: Duration::from_millis(args.timeout_ms),
-    };
+    let cfg = args.ports.probe_config(args.timeout_ms);
     match probe_and_poll(&drivers, &args.host, &cfg).await {
         Ok(found) => {
             if args.json {

@@ -2,22 +2,20 @@
 
 use super::format;
 use super::plugins::{command_runtime, load_plugins};
-use crate::discovery::{ProbeConfig, hosts_in, scan as scan_hosts};
+use super::ports::PortArgs;
+use crate::discovery::{hosts_in, scan as scan_hosts};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Options of `solomon scan`.
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
     /// Range to scan, e.g. 192.168.1.0/24 (at most a /16).
     pub cidr: String,
-    /// Web API port.
-    #[arg(long, default_value_t = 80)]
-    pub http_port: u16,
-    /// CGMiner RPC port.
-    #[arg(long, default_value_t = 4028)]
-    pub rpc_port: u16,
+    /// Ports of the miners.
+    #[command(flatten)]
+    pub ports: PortArgs,
     /// Addresses probed at once.
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
@@ -43,11 +41,7 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<i32> {
     };
     let runtime = command_runtime()?;
     let drivers = load_plugins(&runtime, &args.plugin_dirs).await;
-    let cfg = ProbeConfig {
-        http_port: args.http_port,
-        rpc_port: args.rpc_port,
-        timeout: Duration::from_millis(args.timeout_ms),
-    };
+    let cfg = args.ports.probe_config(args.timeout_ms);
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let results = scan_hosts(

@@ -15,7 +15,8 @@ use super::metrics::{METRICS, Sample};
 #[error("corrupt chunk: {0}")]
 pub struct CodecError(pub &'static str);
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+/// Appends `v` as a LEB128 varint.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;

@@ -4,6 +4,7 @@
 
 use super::codec::{
     CodecError, Reader, decode_timestamps, decode_values, encode_timestamps, encode_values,
+    put_varint,
 };
 use super::metrics::{METRICS, Sample};
 
@@ -89,14 +90,6 @@ pub fn aggregate(samples: &[Sample], bucket_ms: u64) -> Vec<Row> {
         }
     }
     rows
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 fn to_f32(v: f64) -> f64 {

@@ -18,7 +18,7 @@
 //! reporting cannot pin old log segments forever, a checkpoint seals the partial heads that
 //! hold samples of the oldest log entries once too many are live.
 
-use super::codec::{Reader, decode_chunk, decode_column, encode_chunk};
+use super::codec::{Reader, decode_chunk, decode_column, encode_chunk, put_varint};
 use super::metrics::{Metric, Sample};
 use super::rollup::{Agg, aggregate, decode_rows_column, encode_rows};
 use super::wal::{Entry, Wal};
@@ -48,14 +48,6 @@ fn key(prefix: u8, series: u32, ts: u64) -> [u8; 13] {
 
 fn ts_of(k: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(k.get(5..13)?.try_into().ok()?))
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 /// Of consecutive items with the same time, keeps the last (the most recent write).
