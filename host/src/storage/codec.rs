@@ -212,19 +212,28 @@ pub fn decode_chunk(buf: &[u8]) -> Result<Vec<Sample>, CodecError> {
     Ok(samples)
 }
 
+/// Reads the count and the timestamp column that start every chunk and rollup block; returns
+/// the reader positioned at the first value column.
+pub fn read_head(buf: &[u8]) -> Result<(Reader<'_>, Vec<u64>), CodecError> {
+    let mut r = Reader::new(buf);
+    let n = usize::try_from(r.varint()?).map_err(|_| CodecError("count overflow"))?;
+    // Each entry takes at least one byte per column: a larger count is corrupt.
+    if n > buf.len() {
+        return Err(CodecError("count larger than the chunk"));
+    }
+    let mut ts = Vec::with_capacity(n);
+    decode_timestamps(&mut r, n, |_, t| ts.push(t))?;
+    Ok((r, ts))
+}
+
 /// Decodes only the timestamps and one metric column of a chunk (what a chart needs).
 pub fn decode_column(
     buf: &[u8],
     metric: usize,
     mut sink: impl FnMut(u64, f64),
 ) -> Result<(), CodecError> {
-    let mut r = Reader::new(buf);
-    let n = usize::try_from(r.varint()?).map_err(|_| CodecError("count overflow"))?;
-    if n > buf.len() {
-        return Err(CodecError("count larger than the chunk"));
-    }
-    let mut ts = Vec::with_capacity(n);
-    decode_timestamps(&mut r, n, |_, t| ts.push(t))?;
+    let (mut r, ts) = read_head(buf)?;
+    let n = ts.len();
     for m in 0..METRICS {
         if m == metric {
             return decode_values(&mut r, n, |i, v| sink(ts[i], v));

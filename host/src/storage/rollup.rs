@@ -3,8 +3,7 @@
 //! column codec. A bucket cut by a chunk boundary appears in two rows, merged on read by count.
 
 use super::codec::{
-    CodecError, Reader, decode_timestamps, decode_values, encode_timestamps, encode_values,
-    put_varint,
+    CodecError, decode_values, encode_timestamps, encode_values, put_varint, read_head,
 };
 use super::metrics::{METRICS, Sample};
 
@@ -119,13 +118,8 @@ pub fn decode_rows_column(
     metric: usize,
     mut sink: impl FnMut(u64, Agg),
 ) -> Result<(), CodecError> {
-    let mut r = Reader::new(buf);
-    let n = usize::try_from(r.varint()?).map_err(|_| CodecError("count overflow"))?;
-    if n > buf.len() {
-        return Err(CodecError("count larger than the chunk"));
-    }
-    let mut ts = Vec::with_capacity(n);
-    decode_timestamps(&mut r, n, |_, t| ts.push(t))?;
+    let (mut r, ts) = read_head(buf)?;
+    let n = ts.len();
     for m in 0..METRICS {
         let mut aggs = vec![Agg::EMPTY; n];
         for a in aggs.iter_mut() {
