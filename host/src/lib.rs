@@ -6,6 +6,7 @@
 
 pub mod builtin;
 pub mod cli;
+pub mod config;
 pub mod discovery;
 pub mod host_api;
 pub mod manager;

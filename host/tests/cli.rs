@@ -338,3 +338,67 @@ fn a_bad_miner_argument_is_refused_with_its_reason() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_bad_config_file_is_refused_with_file_line_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("solomon.toml");
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:0\"\n\n[defaults]\npoll_secs = 5\n",
+    )
+    .expect("write");
+    let out = solomon()
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run solomon");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:4: poll_secs: ", path.display()))
+            && stderr.contains("unknown field"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_config_file_configures_the_daemon() {
+    let rt = tokio::runtime::Runtime::new().expect("tokio");
+    let config = solomon_host::simulate::FleetConfig {
+        axeos: 1,
+        cgminer: 0,
+        first_ip: std::net::Ipv4Addr::new(127, 0, 4, 1),
+        http_port: 18187,
+        rpc_port: 14134,
+        ..Default::default()
+    };
+    let _fleet = rt
+        .block_on(solomon_host::simulate::Fleet::start(config))
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("solomon.toml");
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[defaults]\npoll_seconds = 1\n\n[[miner]]\nid = \"cfg-bitaxe\"\nhost = \"127.0.4.1\"\nhttp_port = 18187\nlabels = {{ site = \"lab\" }}\n",
+        dir.path().join("data").display().to_string()
+    );
+    std::fs::write(&path, text).expect("write");
+    let mut cmd = solomon();
+    cmd.args(["run", "--config"])
+        .arg(&path)
+        .env("XDG_CACHE_HOME", dir.path());
+    let (mut child, addr) = spawn_listening(cmd);
+    let listed = wait_for_hashing(&addr);
+    assert!(
+        listed.contains("\"id\":\"cfg-bitaxe\"") && listed.contains("\"make\":\"Bitaxe\""),
+        "{listed}"
+    );
+    assert!(
+        dir.path().join("data").join("db").exists(),
+        "data_dir from the file"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+}

@@ -1,6 +1,6 @@
 //! `solomon demo`: the daemon on a simulated fleet, so a newcomer sees live miners at once.
 
-use super::run::{RunArgs, open_storage, serve_daemon};
+use super::run::{Settings, open_storage, serve_daemon};
 use crate::simulate::{Fleet, FleetConfig, Scenario};
 use crate::storage::MinerConfig;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -85,12 +85,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             m.set_scenario(Scenario::Normal);
         }
     });
-    let run = RunArgs {
+    let run = Settings {
         listen: args.listen,
         data_dir,
         plugin_dirs: Vec::new(),
         poll_seconds: args.poll_seconds,
-        miners: Vec::new(),
     };
     let result = serve_daemon(run, storage).await;
     flap.abort();

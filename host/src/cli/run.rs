@@ -1,6 +1,7 @@
 //! `solomon run`: the daemon.
 
 use super::plugins::load_plugins;
+use crate::config::Config;
 use crate::manager::{ManagerConfig, MinerManager};
 use crate::runtime::{HostServices, Runtime, RuntimeConfig};
 use crate::server::{self, AppState};
@@ -11,24 +12,40 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Options of `solomon run`.
+/// Options of `solomon run`. Flags override the config file, which overrides the defaults.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Address to serve the HTTP API on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Where the daemon keeps its data (database, compiled-plugin cache).
-    #[arg(long, default_value = "solomon-data")]
-    pub data_dir: PathBuf,
+    /// Configuration file (TOML; see `examples/solomon.toml`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to serve the HTTP API on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Where the daemon keeps its data [default: solomon-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
     /// Extra folders of `.wasm` plugins to load besides the built-in ones.
     #[arg(long = "plugin-dir")]
     pub plugin_dirs: Vec<PathBuf>,
-    /// Seconds between polls of each miner.
-    #[arg(long, default_value_t = 10)]
-    pub poll_seconds: u64,
+    /// Seconds between polls of each miner [default: 10].
+    #[arg(long)]
+    pub poll_seconds: Option<u64>,
     /// Add a miner, `HOST[:HTTP_PORT[:RPC_PORT]]` (kept in the database; repeatable).
     #[arg(long = "miner", value_parser = parse_miner)]
     pub miners: Vec<MinerConfig>,
+}
+
+/// What the daemon runs with, once flags, file and defaults are merged.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// API address.
+    pub listen: SocketAddr,
+    /// Data dir.
+    pub data_dir: PathBuf,
+    /// Extra plugin folders.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Poll interval, seconds.
+    pub poll_seconds: u64,
 }
 
 /// `10.0.0.5`, `10.0.0.5:80`, `10.0.0.5:80:4028`; the id is the host.
@@ -71,18 +88,43 @@ pub fn open_storage(data_dir: &std::path::Path) -> anyhow::Result<Arc<Storage>> 
 
 /// Runs until SIGINT or SIGTERM: serves the API and polls every miner stored in the database.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let storage = open_storage(&args.data_dir)?;
-    if !args.miners.is_empty() {
+    let config = args.config.as_deref().map(Config::load).transpose()?;
+    let settings = Settings {
+        listen: args
+            .listen
+            .or(config.as_ref().map(|c| c.listen))
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        data_dir: args
+            .data_dir
+            .clone()
+            .or(config.as_ref().map(|c| c.data_dir.clone()))
+            .unwrap_or_else(|| PathBuf::from("solomon-data")),
+        plugin_dirs: [
+            config
+                .as_ref()
+                .map(|c| c.plugin_dirs.clone())
+                .unwrap_or_default(),
+            args.plugin_dirs.clone(),
+        ]
+        .concat(),
+        poll_seconds: args
+            .poll_seconds
+            .or(config.as_ref().map(|c| c.defaults.poll_seconds))
+            .unwrap_or(10),
+    };
+    let storage = open_storage(&settings.data_dir)?;
+    let miners = [config.map(|c| c.miners()).unwrap_or_default(), args.miners].concat();
+    if !miners.is_empty() {
         storage
             .miners()
-            .put_all(&args.miners)
-            .context("storing the --miner entries")?;
+            .put_all(&miners)
+            .context("storing the configured miners")?;
     }
-    serve_daemon(args, storage).await
+    serve_daemon(settings, storage).await
 }
 
 /// The daemon on an opened database.
-pub async fn serve_daemon(args: RunArgs, storage: Arc<Storage>) -> anyhow::Result<()> {
+pub async fn serve_daemon(args: Settings, storage: Arc<Storage>) -> anyhow::Result<()> {
     let miners = Arc::new(MinerStore::new());
     let services = HostServices {
         state: storage.plugin_state(),

@@ -1,0 +1,241 @@
+//! The daemon's configuration file (TOML; see `examples/solomon.toml`). Errors name the file,
+//! the line and the key, so a typo is found at once.
+
+use crate::storage::MinerConfig;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, an unknown key, or a value of the wrong type.
+    #[error("{path}:{line}: {key}{message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// `key: ` when known.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Well-formed but wrong (a bad address, a duplicate miner).
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address of the HTTP API.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where the database and caches live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Extra folders of `.wasm` plugins.
+    #[serde(default)]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Polling defaults.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// The miners, `[[miner]]` tables.
+    #[serde(default, rename = "miner")]
+    pub miners: Vec<MinerEntry>,
+}
+
+/// `[defaults]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Seconds between polls of each miner.
+    #[serde(default = "default_poll_seconds")]
+    pub poll_seconds: u64,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            poll_seconds: default_poll_seconds(),
+        }
+    }
+}
+
+/// One `[[miner]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinerEntry {
+    /// Address.
+    pub host: String,
+    /// Stable id (default: the host).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Web API port (default 80).
+    #[serde(default)]
+    pub http_port: Option<u16>,
+    /// CGMiner RPC port (default 4028).
+    #[serde(default)]
+    pub rpc_port: Option<u16>,
+    /// Driver to use instead of auto-detection (`driver-axeos`, `driver-cgminer`).
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Free-form labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("solomon-data")
+}
+fn default_poll_seconds() -> u64 {
+    10
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text, &shown)
+    }
+
+    /// Parses and validates `text` (named `path` in errors).
+    pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            let line = text[..offset.min(text.len())].matches('\n').count() + 1;
+            // The key is what stands before `=` on the offending line, when there is one.
+            let key = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| format!("{}: ", k.trim()))
+                .unwrap_or_default();
+            ConfigError::Syntax {
+                path: path.to_string(),
+                line,
+                key,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: path.to_string(),
+            key,
+            message,
+        };
+        if config.defaults.poll_seconds == 0 {
+            return Err(invalid(
+                "defaults.poll_seconds".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, m) in config.miners().into_iter().enumerate() {
+            m.validate()
+                .map_err(|e| invalid(format!("miner[{i}]"), e))?;
+            if !seen.insert(m.id.clone()) {
+                return Err(invalid(
+                    format!("miner[{i}].id"),
+                    format!("{:?} is used by an earlier miner", m.id),
+                ));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The miners with defaults filled in.
+    pub fn miners(&self) -> Vec<MinerConfig> {
+        self.miners
+            .iter()
+            .map(|m| MinerConfig {
+                id: m.id.clone().unwrap_or_else(|| m.host.clone()),
+                host: m.host.clone(),
+                http_port: m.http_port.unwrap_or(80),
+                rpc_port: m.rpc_port.unwrap_or(4028),
+                driver: m.driver.clone(),
+                name: m.name.clone(),
+                labels: m.labels.clone(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file() {
+        let c = Config::parse(include_str!("../../examples/solomon.toml"), "solomon.toml")
+            .expect("the example is valid");
+        assert_eq!(c.defaults.poll_seconds, 10);
+        let m = c.miners();
+        assert_eq!(m[0].id, "10.0.0.50");
+        assert_eq!(
+            (m[1].id.as_str(), m[1].rpc_port, m[1].driver.as_deref()),
+            ("garage-s19", 4028, Some("driver-cgminer"))
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = Config::parse(
+            "listen = \"127.0.0.1:8080\"\n\n[defaults]\npoll_seconds = \"ten\"\n",
+            "a.toml",
+        )
+        .expect_err("wrong type");
+        let s = e.to_string();
+        assert!(s.starts_with("a.toml:4: poll_seconds: "), "{s}");
+        let e = Config::parse("lisen = \"127.0.0.1:8080\"\n", "a.toml").expect_err("unknown key");
+        assert!(
+            e.to_string().starts_with("a.toml:1: lisen: ")
+                && e.to_string().contains("unknown field"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "[[miner]]\nhost = \"10.0.0.1\"\n[[miner]]\nhost = \"10.0.0.1\"\n",
+            "a.toml",
+        )
+        .expect_err("duplicate");
+        assert_eq!(
+            e.to_string(),
+            "a.toml: miner[1].id: \"10.0.0.1\" is used by an earlier miner"
+        );
+        let e =
+            Config::parse("[[miner]]\nhost = \"not a host/\"\n", "a.toml").expect_err("bad host");
+        assert!(
+            e.to_string().contains("miner[0]") && e.to_string().contains("not an address"),
+            "{e}"
+        );
+        assert!(Config::parse("listen = \"nowhere\"\n", "a.toml").is_err());
+        assert!(Config::parse("[defaults]\npoll_seconds = 0\n", "a.toml").is_err());
+    }
+}
