@@ -53,6 +53,9 @@ async fn polled_records_reach_the_store_and_history_and_offline_is_shown_at_once
             ..Default::default()
         },
         ingest_every: Duration::from_millis(50),
+        stall_min: Duration::from_millis(400),
+        // The simulated Bitaxe expects a share every ~3.6 s; a tenth of that keeps the test short.
+        stall_intervals: 0.1,
         ..Default::default()
     };
     let manager = MinerManager::new(store.clone(), storage.clone(), drivers, config);
@@ -112,6 +115,28 @@ async fn polled_records_reach_the_store_and_history_and_offline_is_shown_at_once
     wait_for("m0 back", Duration::from_secs(5), || {
         store
             .get("m0")
+            .is_some_and(|s| s.record.state == MinerState::Hashing)
+    })
+    .await;
+
+    // A stalled miner (hashrate frozen, no new shares) is not shown as hashing.
+    fleet.set_scenario(1, Scenario::Stall);
+    wait_for("m1 stalled", Duration::from_secs(5), || {
+        store
+            .get("m1")
+            .is_some_and(|s| s.record.state == MinerState::Idle)
+    })
+    .await;
+    let s = store.get("m1").expect("m1");
+    assert!(
+        s.record.errors.iter().any(|e| e.code == "stalled"),
+        "{:?}",
+        s.record.errors
+    );
+    fleet.set_scenario(1, Scenario::Normal);
+    wait_for("m1 hashing again", Duration::from_secs(5), || {
+        store
+            .get("m1")
             .is_some_and(|s| s.record.state == MinerState::Hashing)
     })
     .await;

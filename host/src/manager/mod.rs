@@ -33,6 +33,12 @@ pub struct ManagerConfig {
     pub probe: ProbeConfig,
     /// How often polled records are written to storage in one batch.
     pub ingest_every: Duration,
+    /// Shortest time without a new accepted share before a miner that still reports a hashrate
+    /// is called stalled.
+    pub stall_min: Duration,
+    /// Expected share intervals without a share before a stall (default 10: with Poisson
+    /// shares a healthy miner goes that long without one with probability e^-10).
+    pub stall_intervals: f64,
 }
 
 impl Default for ManagerConfig {
@@ -44,6 +50,8 @@ impl Default for ManagerConfig {
             max_backoff: Duration::from_secs(120),
             probe: ProbeConfig::default(),
             ingest_every: Duration::from_secs(1),
+            stall_min: Duration::from_secs(600),
+            stall_intervals: 10.0,
         }
     }
 }

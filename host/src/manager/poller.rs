@@ -5,7 +5,7 @@ use crate::discovery::{detect, probe};
 use crate::runtime::Plugin;
 use crate::runtime::driver_types::Target;
 use crate::storage::MinerConfig;
-use solomon_plugin_sdk::{MinerRecord, MinerState};
+use solomon_plugin_sdk::{MinerError, MinerRecord, MinerState};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -45,6 +45,53 @@ async fn choose_driver(
     detect(&shared.drivers, &p).await.map(|(d, _)| d)
 }
 
+/// Whether shares still arrive. A miner can keep reporting a hashrate after it stopped
+/// mining (the "flatline" after an overheat or a pool problem): then no new share is accepted.
+#[derive(Debug, Default)]
+struct Progress {
+    shares: Option<u64>,
+    changed_ms: u64,
+}
+
+impl Progress {
+    /// Marks `r` idle ("stalled") if it reports hashing but no share was accepted for longer
+    /// than `intervals` expected share intervals (pool difficulty x 2^32 / hashrate), at least
+    /// `min`, at most 6 h.
+    fn check(&mut self, r: &mut MinerRecord, now: u64, min: Duration, intervals: f64) {
+        let Some(shares) = r.shares_accepted else {
+            return;
+        };
+        if self.shares.is_none_or(|s| shares != s) {
+            // New shares, or a counter reset by a reboot: progress either way.
+            self.shares = Some(shares);
+            self.changed_ms = now;
+            return;
+        }
+        if r.state != MinerState::Hashing {
+            return;
+        }
+        let interval_s = match (r.pool_difficulty, r.hashrate_hs) {
+            (Some(d), Some(h)) if d > 0.0 && h > 0.0 => d * 4_294_967_296.0 / h,
+            _ => 0.0,
+        };
+        let limit_ms = (min.as_millis() as f64)
+            .max(interval_s * intervals * 1000.0)
+            .min(6.0 * 3_600_000.0) as u64;
+        let quiet_ms = now.saturating_sub(self.changed_ms);
+        if quiet_ms > limit_ms {
+            r.state = MinerState::Idle;
+            r.errors.push(MinerError {
+                code: "stalled".into(),
+                message: format!(
+                    "reports a hashrate but no share was accepted for {} s",
+                    quiet_ms / 1000
+                ),
+                severity: "warning".into(),
+            });
+        }
+    }
+}
+
 /// Polls `miner` until aborted.
 pub async fn run(shared: Arc<Shared>, miner: MinerConfig) {
     let cfg = &shared.config;
@@ -55,6 +102,7 @@ pub async fn run(shared: Arc<Shared>, miner: MinerConfig) {
     };
     let mut driver: Option<Arc<Plugin>> = None;
     let mut failures: u32 = 0;
+    let mut progress = Progress::default();
     tokio::time::sleep(jitter(&miner.id, cfg.poll_interval)).await;
     loop {
         let started = tokio::time::Instant::now();
@@ -76,6 +124,7 @@ pub async fn run(shared: Arc<Shared>, miner: MinerConfig) {
         match outcome {
             Ok(mut record) => {
                 failures = 0;
+                progress.check(&mut record, now_ms(), cfg.stall_min, cfg.stall_intervals);
                 if record.mac.is_none() && record.id != record.host {
                     record.mac = Some(record.id.clone());
                 }
@@ -140,5 +189,65 @@ async fn mark_offline(shared: &Shared, miner: &MinerConfig, failures: u32, why: 
     if failures == shared.config.offline_after {
         tracing::warn!(miner = %miner.id, "miner offline: {why}");
         let _ = shared.ingest.send(snap.record.clone()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(shares: u64) -> MinerRecord {
+        MinerRecord {
+            state: MinerState::Hashing,
+            shares_accepted: Some(shares),
+            hashrate_hs: Some(1.2e12),
+            pool_difficulty: Some(1000.0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn no_new_shares_for_too_long_is_a_stall() {
+        let mut p = Progress::default();
+        let min = Duration::from_secs(600);
+        let mut r = rec(10);
+        p.check(&mut r, 0, min, 10.0);
+        assert_eq!(r.state, MinerState::Hashing);
+        let mut r = rec(10);
+        p.check(&mut r, 599_000, min, 10.0);
+        assert_eq!(r.state, MinerState::Hashing, "not before the minimum");
+        let mut r = rec(10);
+        p.check(&mut r, 601_000, min, 10.0);
+        assert_eq!(
+            (r.state, r.errors[0].code.as_str()),
+            (MinerState::Idle, "stalled")
+        );
+        let mut r = rec(11);
+        p.check(&mut r, 602_000, min, 10.0);
+        assert_eq!(r.state, MinerState::Hashing, "a new share clears it");
+    }
+
+    #[test]
+    fn slow_share_rates_get_a_longer_grace() {
+        // 1.2 TH/s at difficulty 10^7: one share every ~10 h on average, so 10 intervals is
+        // more than the 6 h cap.
+        let mut p = Progress::default();
+        let mut r = MinerRecord {
+            pool_difficulty: Some(1e7),
+            ..rec(5)
+        };
+        p.check(&mut r, 0, Duration::from_secs(600), 10.0);
+        let mut r = MinerRecord {
+            pool_difficulty: Some(1e7),
+            ..rec(5)
+        };
+        p.check(&mut r, 5 * 3_600_000, Duration::from_secs(600), 10.0);
+        assert_eq!(r.state, MinerState::Hashing, "5 h is within the grace");
+        let mut r = MinerRecord {
+            pool_difficulty: Some(1e7),
+            ..rec(5)
+        };
+        p.check(&mut r, 7 * 3_600_000, Duration::from_secs(600), 10.0);
+        assert_eq!(r.state, MinerState::Idle, "capped at 6 h");
     }
 }
