@@ -579,3 +579,16 @@ async fn alert_state_and_its_history_are_stored_together_and_survive_reopen() {
             .is_none()
     );
 }
+
+#[test]
+fn a_database_in_use_is_reported_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _first = Storage::open(StorageConfig::new(dir.path())).expect("first open");
+    match Storage::open(StorageConfig::new(dir.path())) {
+        Err(e @ StorageError::Locked(_)) => {
+            assert!(e.to_string().contains("in use by another process"), "{e}")
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("opened a database that is in use"),
+    }
+}

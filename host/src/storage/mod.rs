@@ -62,6 +62,9 @@ pub enum StorageError {
     /// The write-ahead log could not be written.
     #[error("write-ahead log: {0}")]
     Log(String),
+    /// Another process holds the database.
+    #[error("the database in {0} is in use by another process (is another solomon running?)")]
+    Locked(PathBuf),
     /// An earlier write failed; restart to recover from the log.
     #[error("history storage failed earlier; restart the daemon to recover from the log")]
     Failed,
@@ -229,6 +232,29 @@ fn check_schema(db: &sled::Db) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Opens sled, waiting up to 3 s for its file lock: the previous holder (a daemon that is
+/// still exiting, or a handle just dropped in this process) releases it from a background
+/// thread, a moment after it is gone.
+fn open_sled(config: &StorageConfig) -> Result<sled::Db, StorageError> {
+    for attempt in 0.. {
+        match sled::Config::new()
+            .path(&config.path)
+            .flush_every_ms(Some(config.sled_flush_ms))
+            .open()
+        {
+            // sled reports the lock only in its message (an `Other` io error).
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                if attempt >= 30 {
+                    return Err(StorageError::Locked(config.path.clone()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => return Ok(other?),
+        }
+    }
+    Err(StorageError::Locked(config.path.clone()))
+}
+
 impl Storage {
     /// Opens (or creates) the database.
     pub fn open(config: StorageConfig) -> Result<Storage, StorageError> {
@@ -236,10 +262,7 @@ impl Storage {
             path: config.path.clone(),
             source,
         })?;
-        let db = sled::Config::new()
-            .path(&config.path)
-            .flush_every_ms(Some(config.sled_flush_ms))
-            .open()?;
+        let db = open_sled(&config)?;
         check_schema(&db)?;
         let (wal, entries) = wal::Wal::open(&config.path.join("wal"), config.wal_segment_bytes)
             .map_err(|source| StorageError::Io {
