@@ -262,18 +262,19 @@ pub fn cgminer_command(
 }
 
 /// What [`cgminer_commands`] learnt about one miner, kept in the plugin's state.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct CommandMemo {
     /// Multi-commands are refused: send one command per connection.
     single: bool,
     /// Commands the firmware answers with an error status.
     skip: Vec<String>,
-    /// Polls since the memo was made; it is forgotten after [`MEMO_POLLS`] so that a firmware
-    /// upgrade is noticed.
-    polls: u32,
+    /// When the memo was started (host clock, ms); it is forgotten after [`MEMO_MS`] so that
+    /// a firmware upgrade is noticed.
+    since_ms: u64,
 }
 
-const MEMO_POLLS: u32 = 200;
+/// How long what was learnt about a miner is trusted.
+const MEMO_MS: u64 = 3_600_000;
 
 /// Sends `a+b+c` as one multi-command and splits the reply per command. Firmware that cannot
 /// do multi-commands (stock Antminer S19) gets one connection per command instead. A command
@@ -291,17 +292,23 @@ pub fn cgminer_commands(
         .ok()
         .flatten()
         .unwrap_or_default();
-    if memo.polls >= MEMO_POLLS {
-        memo = CommandMemo::default();
+    let now = crate::host::now_ms();
+    if now.saturating_sub(memo.since_ms) > MEMO_MS {
+        memo = CommandMemo {
+            since_ms: now,
+            ..CommandMemo::default()
+        };
     }
+    let before = memo.clone();
     let wanted: Vec<&str> = commands
         .iter()
         .copied()
         .filter(|c| !memo.skip.iter().any(|s| s == c))
         .collect();
     let result = run_commands(target, &wanted, &mut memo);
-    if result.is_ok() {
-        memo.polls += 1;
+    // Written only when something was learnt (or the memo restarted), not on every poll:
+    // with thousands of miners a write per poll would be thousands of database writes.
+    if result.is_ok() && memo != before {
         // Losing the memo only costs extra exchanges next time.
         let _ = crate::host::state::set_json(&key, &memo);
     }
