@@ -3,7 +3,6 @@
 
 use crate::storage::MinerConfig;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -60,7 +59,7 @@ pub struct Config {
     pub defaults: Defaults,
     /// The miners, `[[miner]]` tables.
     #[serde(default, rename = "miner")]
-    pub miners: Vec<MinerEntry>,
+    pub miners: Vec<MinerConfig>,
 }
 
 /// `[defaults]`.
@@ -78,32 +77,6 @@ impl Default for Defaults {
             poll_seconds: default_poll_seconds(),
         }
     }
-}
-
-/// One `[[miner]]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MinerEntry {
-    /// Address.
-    pub host: String,
-    /// Stable id (default: the host).
-    #[serde(default)]
-    pub id: Option<String>,
-    /// Web API port (default 80).
-    #[serde(default)]
-    pub http_port: Option<u16>,
-    /// CGMiner RPC port (default 4028).
-    #[serde(default)]
-    pub rpc_port: Option<u16>,
-    /// Driver to use instead of auto-detection (`driver-axeos`, `driver-cgminer`).
-    #[serde(default)]
-    pub driver: Option<String>,
-    /// Display name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Free-form labels.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -171,18 +144,17 @@ impl Config {
         Ok(config)
     }
 
-    /// The miners with defaults filled in.
+    /// The miners, with the host as id where none was given.
     pub fn miners(&self) -> Vec<MinerConfig> {
         self.miners
             .iter()
             .map(|m| MinerConfig {
-                id: m.id.clone().unwrap_or_else(|| m.host.clone()),
-                host: m.host.clone(),
-                http_port: m.http_port.unwrap_or(80),
-                rpc_port: m.rpc_port.unwrap_or(4028),
-                driver: m.driver.clone(),
-                name: m.name.clone(),
-                labels: m.labels.clone(),
+                id: if m.id.is_empty() {
+                    m.host.clone()
+                } else {
+                    m.id.clone()
+                },
+                ..m.clone()
             })
             .collect()
     }

@@ -4,10 +4,13 @@ use super::StorageError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// How to reach and name one miner.
+/// How to reach and name one miner: stored in the database and written as a `[[miner]]`
+/// table in the config file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MinerConfig {
-    /// Stable id (unique).
+    /// Stable id (unique). In the config file it may be left out: the host is used.
+    #[serde(default)]
     pub id: String,
     /// IP address or hostname.
     pub host: String,
