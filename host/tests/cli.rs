@@ -280,6 +280,25 @@ fn start_daemon(data_dir: &std::path::Path, args: &[&str]) -> (std::process::Chi
     spawn_listening(cmd)
 }
 
+/// One simulated Bitaxe on 127.0.`net`.1:`http_port`, kept alive by the returned runtime.
+fn one_simulated_bitaxe(
+    net: u8,
+    http_port: u16,
+) -> (tokio::runtime::Runtime, solomon_host::simulate::Fleet) {
+    let rt = tokio::runtime::Runtime::new().expect("tokio");
+    let config = solomon_host::simulate::FleetConfig {
+        axeos: 1,
+        cgminer: 0,
+        first_ip: std::net::Ipv4Addr::new(127, 0, net, 1),
+        http_port,
+        ..Default::default()
+    };
+    let fleet = rt
+        .block_on(solomon_host::simulate::Fleet::start(config))
+        .expect("simulator");
+    (rt, fleet)
+}
+
 fn wait_for_hashing(addr: &str) -> String {
     let mut listed = String::new();
     for _ in 0..100 {
@@ -294,18 +313,7 @@ fn wait_for_hashing(addr: &str) -> String {
 
 #[test]
 fn miners_added_on_the_command_line_are_polled_and_kept_across_restarts() {
-    let rt = tokio::runtime::Runtime::new().expect("tokio");
-    let config = solomon_host::simulate::FleetConfig {
-        axeos: 1,
-        cgminer: 0,
-        first_ip: std::net::Ipv4Addr::new(127, 0, 3, 1),
-        http_port: 18186,
-        rpc_port: 14133,
-        ..Default::default()
-    };
-    let _fleet = rt
-        .block_on(solomon_host::simulate::Fleet::start(config))
-        .expect("simulator");
+    let (_rt, _fleet) = one_simulated_bitaxe(3, 18186);
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut child, addr) = start_daemon(dir.path(), &["--miner", "127.0.3.1:18186:14133"]);
     let listed = wait_for_hashing(&addr);
@@ -364,18 +372,7 @@ fn a_bad_config_file_is_refused_with_file_line_and_key() {
 
 #[test]
 fn a_config_file_configures_the_daemon() {
-    let rt = tokio::runtime::Runtime::new().expect("tokio");
-    let config = solomon_host::simulate::FleetConfig {
-        axeos: 1,
-        cgminer: 0,
-        first_ip: std::net::Ipv4Addr::new(127, 0, 4, 1),
-        http_port: 18187,
-        rpc_port: 14134,
-        ..Default::default()
-    };
-    let _fleet = rt
-        .block_on(solomon_host::simulate::Fleet::start(config))
-        .expect("simulator");
+    let (_rt, _fleet) = one_simulated_bitaxe(4, 18187);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("solomon.toml");
     let text = format!(
