@@ -57,6 +57,9 @@ pub struct Config {
     /// Polling defaults.
     #[serde(default)]
     pub defaults: Defaults,
+    /// API tokens and origins.
+    #[serde(default)]
+    pub auth: Auth,
     /// The miners, `[[miner]]` tables.
     #[serde(default, rename = "miner")]
     pub miners: Vec<MinerConfig>,
@@ -69,6 +72,22 @@ pub struct Defaults {
     /// Seconds between polls of each miner.
     #[serde(default = "default_poll_seconds")]
     pub poll_seconds: u64,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// Bearer tokens accepted by the API. With none, the daemon makes up one per start and
+    /// logs it.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// Require a token for reads too (API, `/metrics`, WebSocket).
+    #[serde(default)]
+    pub protect_reads: bool,
+    /// Web origins besides the daemon's own allowed to open the WebSocket.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Defaults {
@@ -130,6 +149,12 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        if let Some(i) = config.auth.tokens.iter().position(|t| t.trim().len() < 16) {
+            return Err(invalid(
+                format!("auth.tokens[{i}]"),
+                "a token must be at least 16 characters (try `openssl rand -hex 16`)".into(),
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, m) in config.miners().into_iter().enumerate() {
             m.validate()
@@ -169,6 +194,7 @@ mod tests {
         let c = Config::parse(include_str!("../../examples/solomon.toml"), "solomon.toml")
             .expect("the example is valid");
         assert_eq!(c.defaults.poll_seconds, 10);
+        assert_eq!(c.auth.tokens.len(), 1);
         let m = c.miners();
         assert_eq!(m[0].id, "10.0.0.50");
         assert_eq!(
@@ -209,5 +235,7 @@ mod tests {
         );
         assert!(Config::parse("listen = \"nowhere\"\n", "a.toml").is_err());
         assert!(Config::parse("[defaults]\npoll_seconds = 0\n", "a.toml").is_err());
+        let e = Config::parse("[auth]\ntokens = [\"short\"]\n", "a.toml").expect_err("short");
+        assert!(e.to_string().starts_with("a.toml: auth.tokens[0]: "), "{e}");
     }
 }

@@ -7,8 +7,10 @@
 pub mod builtin;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod discovery;
 pub mod host_api;
+pub mod hub;
 pub mod manager;
 pub mod net;
 pub mod runtime;

@@ -399,3 +399,61 @@ fn a_config_file_configures_the_daemon() {
         .status();
     assert_eq!(child.wait().expect("wait").code(), Some(0));
 }
+
+fn http_send(addr: &str, method: &str, path: &str, token: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+#[test]
+fn a_miner_added_through_the_api_survives_a_kill() {
+    let (_rt, _fleet) = one_simulated_bitaxe(5, 18187);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = "kill-test-token-0123456789";
+    let (mut child, addr) = start_daemon(dir.path(), &["--token", token]);
+    let ready = (0..200).any(|_| {
+        let ok = http_get(&addr, "/readyz").is_some_and(|r| r.contains(" 200 "));
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        ok
+    });
+    assert!(ready, "never ready");
+    let added = http_send(
+        &addr,
+        "POST",
+        "/api/v1/miners",
+        token,
+        r#"{"id":"desk","host":"127.0.5.1","http_port":18187,"name":"desk bitaxe"}"#,
+    );
+    assert!(
+        added.starts_with("HTTP/1.0 201") || added.starts_with("HTTP/1.1 201"),
+        "{added}"
+    );
+    let listed = wait_for_hashing(&addr);
+    assert!(listed.contains("\"id\":\"desk\""), "{listed}");
+    // SIGKILL: no shutdown code runs; the miner must already be on disk.
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let (mut child, addr) = start_daemon(dir.path(), &["--token", token]);
+    let listed = wait_for_hashing(&addr);
+    assert!(
+        listed.contains("\"id\":\"desk\"") && listed.contains("\"name\":\"desk bitaxe\""),
+        "{listed}"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+}

@@ -460,6 +460,48 @@ fn a_newer_schema_is_refused() {
 }
 
 #[tokio::test]
+async fn a_big_fleet_stays_within_the_head_memory_budget_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = || {
+        let mut c = StorageConfig::new(dir.path());
+        c.chunk_samples = 128;
+        c.max_head_samples = 300;
+        c.flush = FlushPolicy::GroupCommit(std::time::Duration::from_millis(1));
+        c.clock = Arc::new(FakeClock::new(T0 + DAY));
+        Storage::open(c).expect("opens")
+    };
+    let s = open();
+    // 100 miners x 20 polls: 2,000 samples against a budget of 300.
+    for i in 0..20u64 {
+        let batch: Vec<_> = (0..100)
+            .map(|m| record(&format!("m{m}"), T0 + i * 5_000, (m * 100 + i) as f64))
+            .collect();
+        s.ingest(&batch).await.expect("ingest");
+        assert!(s.head_samples() <= 300, "head holds {}", s.head_samples());
+    }
+    let check = |s: &Storage| {
+        for m in [0u64, 57, 99] {
+            let pts = s
+                .history(
+                    &format!("m{m}"),
+                    Metric::Hashrate,
+                    0,
+                    u64::MAX,
+                    Resolution::Raw,
+                )
+                .expect("query");
+            let want: Vec<f64> = (0..20).map(|i| (m * 100 + i) as f64).collect();
+            assert_eq!(pts.iter().map(|p| p.avg).collect::<Vec<_>>(), want, "m{m}");
+        }
+    };
+    check(&s);
+    drop(s);
+    let s = open();
+    assert!(s.head_samples() <= 300);
+    check(&s);
+}
+
+#[tokio::test]
 async fn an_idle_miner_does_not_pin_the_write_ahead_log() {
     let dir = tempfile::tempdir().expect("tempdir");
     let open = || {

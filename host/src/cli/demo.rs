@@ -1,6 +1,7 @@
 //! `solomon demo`: the daemon on a simulated fleet, so a newcomer sees live miners at once.
 
-use super::run::{Settings, open_storage, serve_daemon};
+use crate::daemon::{Settings, ensure_token, open_storage, serve_daemon};
+use crate::server::{ApiConfig, AuthConfig};
 use crate::simulate::{Fleet, FleetConfig, Scenario};
 use crate::storage::MinerConfig;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -22,6 +23,9 @@ pub struct DemoArgs {
     /// Seconds between polls.
     #[arg(long, default_value_t = 5)]
     pub poll_seconds: u64,
+    /// API token for changes (default: a random one, printed at start).
+    #[arg(long, env = "SOLOMON_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// Runs the simulated fleet and the daemon until Ctrl-C.
@@ -85,11 +89,19 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             m.set_scenario(Scenario::Normal);
         }
     });
+    let auth = AuthConfig {
+        tokens: args.token.into_iter().collect(),
+        ..Default::default()
+    };
     let run = Settings {
         listen: args.listen,
         data_dir,
         plugin_dirs: Vec::new(),
         poll_seconds: args.poll_seconds,
+        api: ApiConfig {
+            auth: ensure_token(auth, "demo")?,
+            ..Default::default()
+        },
     };
     let result = serve_daemon(run, storage).await;
     flap.abort();

@@ -4,7 +4,7 @@ mod bench;
 mod demo;
 mod format;
 mod plugin_check;
-mod plugins;
+pub mod plugins;
 mod ports;
 mod probe;
 mod run;

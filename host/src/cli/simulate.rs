@@ -65,6 +65,6 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<i32> {
         );
     }
     eprintln!("simulating {} miners; Ctrl-C to stop", fleet.miners().len());
-    super::run::shutdown_signal().await;
+    crate::daemon::shutdown_signal().await;
     Ok(0)
 }

@@ -5,8 +5,12 @@
 //! to durable storage in batches.
 
 mod poller;
+mod stats;
+
+pub use stats::PollStats;
 
 use crate::discovery::ProbeConfig;
+use crate::hub::Hub;
 use crate::runtime::Plugin;
 use crate::state::MinerStore;
 use crate::storage::{MinerConfig, Storage};
@@ -15,7 +19,7 @@ use solomon_plugin_sdk::MinerRecord;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// How miners are polled.
@@ -63,24 +67,35 @@ pub(crate) struct Shared {
     pub config: ManagerConfig,
     pub permits: Semaphore,
     pub ingest: mpsc::Sender<MinerRecord>,
+    pub hub: Arc<Hub>,
+    pub stats: PollStats,
+}
+
+struct Poller {
+    config: MinerConfig,
+    wake: Arc<Notify>,
+    task: JoinHandle<()>,
 }
 
 /// Runs the pollers.
 pub struct MinerManager {
     shared: Arc<Shared>,
-    pollers: Mutex<HashMap<String, JoinHandle<()>>>,
-    ingester: JoinHandle<()>,
+    pollers: Mutex<HashMap<String, Poller>>,
+    ingester: Mutex<Option<(JoinHandle<()>, oneshot::Sender<()>)>>,
 }
 
 impl MinerManager {
-    /// Starts the storage batcher; add miners with [`MinerManager::add`].
+    /// Starts the storage batcher; add miners with [`MinerManager::add`]. Every polled record
+    /// goes to `store`, to `storage` (batched) and to `hub`.
     pub fn new(
         store: Arc<MinerStore>,
         storage: Arc<Storage>,
         drivers: Vec<Arc<Plugin>>,
         config: ManagerConfig,
+        hub: Arc<Hub>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(65_536);
+        let (stop_tx, stop_rx) = oneshot::channel();
         let every = config.ingest_every;
         let shared = Arc::new(Shared {
             store,
@@ -88,28 +103,76 @@ impl MinerManager {
             permits: Semaphore::new(config.max_concurrent.max(1)),
             config,
             ingest: tx,
+            hub,
+            stats: PollStats::default(),
         });
         MinerManager {
             shared,
             pollers: Mutex::new(HashMap::new()),
-            ingester: tokio::spawn(ingest_batches(rx, storage, every)),
+            ingester: Mutex::new(Some((
+                tokio::spawn(ingest_batches(rx, storage, every, stop_rx)),
+                stop_tx,
+            ))),
         }
     }
 
-    /// Starts polling `miner` (replacing a poller of the same id).
+    /// Starts polling `miner` (replacing a poller of the same id, whose config it takes).
     pub fn add(&self, miner: MinerConfig) {
         let id = miner.id.clone();
-        let task = tokio::spawn(poller::run(self.shared.clone(), miner));
-        if let Some(old) = self.pollers.lock().insert(id, task) {
-            old.abort();
+        let wake = Arc::new(Notify::new());
+        let task = tokio::spawn(poller::run(
+            self.shared.clone(),
+            miner.clone(),
+            wake.clone(),
+        ));
+        let old = self.pollers.lock().insert(
+            id,
+            Poller {
+                config: miner,
+                wake,
+                task,
+            },
+        );
+        if let Some(old) = old {
+            old.task.abort();
         }
     }
 
     /// Stops polling `id` and forgets its live record; true if it was polled.
     pub fn remove(&self, id: &str) -> bool {
-        let task = self.pollers.lock().remove(id);
+        let poller = self.pollers.lock().remove(id);
         self.shared.store.remove(id);
-        task.map(|t| t.abort()).is_some()
+        poller.map(|p| p.task.abort()).is_some()
+    }
+
+    /// Polls `id` now rather than at its next turn; false if it is not polled.
+    pub fn poll_now(&self, id: &str) -> bool {
+        match self.pollers.lock().get(id) {
+            Some(p) => {
+                p.wake.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The config of a polled miner.
+    pub fn config(&self, id: &str) -> Option<MinerConfig> {
+        self.pollers.lock().get(id).map(|p| p.config.clone())
+    }
+
+    /// The configs of every polled miner.
+    pub fn configs(&self) -> Vec<MinerConfig> {
+        self.pollers
+            .lock()
+            .values()
+            .map(|p| p.config.clone())
+            .collect()
+    }
+
+    /// Poll counters and latency.
+    pub fn stats(&self) -> &PollStats {
+        &self.shared.stats
     }
 
     /// Ids of the miners being polled.
@@ -119,14 +182,16 @@ impl MinerManager {
         v
     }
 
-    /// Stops every poller and writes what is pending to storage.
-    pub async fn shutdown(self) {
-        for (_, t) in self.pollers.lock().drain() {
-            t.abort();
+    /// Stops every poller and writes what was polled to storage. Idempotent.
+    pub async fn shutdown(&self) {
+        for (_, p) in self.pollers.lock().drain() {
+            p.task.abort();
         }
-        // Dropping the last sender ends the batcher after its final write.
-        drop(self.shared);
-        let _ = self.ingester.await;
+        let ingester = self.ingester.lock().take();
+        if let Some((task, stop)) = ingester {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
     }
 }
 
@@ -135,6 +200,7 @@ async fn ingest_batches(
     mut rx: mpsc::Receiver<MinerRecord>,
     storage: Arc<Storage>,
     every: Duration,
+    mut stop: oneshot::Receiver<()>,
 ) {
     let mut batch: Vec<MinerRecord> = Vec::new();
     let mut tick = tokio::time::interval(every);
@@ -144,6 +210,13 @@ async fn ingest_batches(
                 Some(rec) => batch.push(rec),
                 None => break,
             },
+            _ = &mut stop => {
+                // Whatever was polled before the stop is written too.
+                while let Ok(rec) = rx.try_recv() {
+                    batch.push(rec);
+                }
+                break;
+            }
             _ = tick.tick() => {
                 if !batch.is_empty() {
                     let records = std::mem::take(&mut batch);

@@ -8,6 +8,7 @@ use crate::storage::MinerConfig;
 use solomon_plugin_sdk::{MinerError, MinerRecord, MinerState};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -92,8 +93,8 @@ impl Progress {
     }
 }
 
-/// Polls `miner` until aborted.
-pub async fn run(shared: Arc<Shared>, miner: MinerConfig) {
+/// Polls `miner` until aborted; `wake` starts the next poll at once.
+pub async fn run(shared: Arc<Shared>, miner: MinerConfig, wake: Arc<Notify>) {
     let cfg = &shared.config;
     let target = Target {
         host: miner.host.clone(),
@@ -121,6 +122,9 @@ pub async fn run(shared: Arc<Shared>, miner: MinerConfig) {
                 None => Err("no driver recognises it (or it is unreachable)".to_string()),
             }
         };
+        shared
+            .stats
+            .record(outcome.is_ok(), started.elapsed().as_secs_f64());
         match outcome {
             Ok(mut record) => {
                 failures = 0;
@@ -131,7 +135,8 @@ pub async fn run(shared: Arc<Shared>, miner: MinerConfig) {
                 // The store is keyed by the configured id; the driver's own id is the MAC.
                 record.id = miner.id.clone();
                 record.host = miner.host.clone();
-                shared.store.set(record.clone());
+                let snap = shared.store.set(record.clone());
+                shared.hub.miner_updated(&snap);
                 if shared.ingest.send(record).await.is_err() {
                     return;
                 }
@@ -154,7 +159,10 @@ pub async fn run(shared: Arc<Shared>, miner: MinerConfig) {
                 .saturating_mul(1 << (failures - cfg.offline_after).min(6))
                 .min(cfg.max_backoff.max(cfg.poll_interval))
         };
-        tokio::time::sleep_until(started + wait).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(started + wait) => {}
+            () = wake.notified() => {}
+        }
     }
 }
 
@@ -186,6 +194,7 @@ async fn mark_offline(shared: &Shared, miner: &MinerConfig, failures: u32, why: 
             shared.store.set(r)
         }
     };
+    shared.hub.miner_updated(&snap);
     if failures == shared.config.offline_after {
         tracing::warn!(miner = %miner.id, "miner offline: {why}");
         let _ = shared.ingest.send(snap.record.clone()).await;

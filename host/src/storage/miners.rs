@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 /// How to reach and name one miner: stored in the database and written as a `[[miner]]`
 /// table in the config file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MinerConfig {
     /// Stable id (unique). In the config file it may be left out: the host is used.
@@ -65,7 +65,8 @@ impl Miners {
         Miners { tree }
     }
 
-    /// Stores all of `miners` or, if any is invalid, none of them (one sled transaction).
+    /// Stores all of `miners` or, if any is invalid, none of them (one sled transaction),
+    /// and flushes: a miner added through the API survives a crash right after.
     pub fn put_all(&self, miners: &[MinerConfig]) -> Result<(), StorageError> {
         self.tree
             .transaction(|tx| {
@@ -84,12 +85,26 @@ impl Miners {
             .map_err(|e| match e {
                 sled::transaction::TransactionError::Abort(msg) => StorageError::Invalid(msg),
                 sled::transaction::TransactionError::Storage(e) => StorageError::Sled(e),
-            })
+            })?;
+        self.tree.flush()?;
+        Ok(())
     }
 
-    /// Removes a miner; true if it existed.
+    /// Removes a miner, durably; true if it existed.
     pub fn remove(&self, id: &str) -> Result<bool, StorageError> {
-        Ok(self.tree.remove(id.as_bytes())?.is_some())
+        let existed = self.tree.remove(id.as_bytes())?.is_some();
+        self.tree.flush()?;
+        Ok(existed)
+    }
+
+    /// One stored miner.
+    pub fn get(&self, id: &str) -> Result<Option<MinerConfig>, StorageError> {
+        match self.tree.get(id.as_bytes())? {
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| StorageError::Invalid(format!("stored miner {id:?}: {e}"))),
+            None => Ok(None),
+        }
     }
 
     /// Every stored miner, by id. Unreadable entries are skipped with a warning.

@@ -137,6 +137,10 @@ pub struct StorageConfig {
     /// Write-ahead log entries (one per ingest call) allowed live before partial heads are
     /// sealed.
     pub max_live_wal: usize,
+    /// Unsealed samples held in memory across all miners before the oldest partial heads are
+    /// sealed: bounds memory for big fleets (~100 bytes a sample), at the cost of shorter
+    /// chunks for them.
+    pub max_head_samples: usize,
     /// Size of a write-ahead log segment file.
     pub wal_segment_bytes: u64,
     /// Raw samples are kept this long.
@@ -165,6 +169,7 @@ impl StorageConfig {
             flush: FlushPolicy::default(),
             chunk_samples: 128,
             max_live_wal: 2048,
+            max_head_samples: 200_000,
             wal_segment_bytes: 4 * 1024 * 1024,
             raw_retention: Duration::from_secs(7 * DAY),
             five_min_retention: Duration::from_secs(30 * DAY),
@@ -276,6 +281,7 @@ impl Storage {
             entries,
             config.chunk_samples,
             config.max_live_wal,
+            config.max_head_samples,
         )?;
         let sync: durability::SyncFn = {
             let (wal, db) = (wal.clone(), db.clone());
@@ -316,6 +322,11 @@ impl Storage {
     /// Live write-ahead log entries: ingest calls not yet fully sealed into chunks.
     pub fn live_wal_keys(&self) -> usize {
         self.series.live_wal_keys()
+    }
+
+    /// Unsealed samples held in memory.
+    pub fn head_samples(&self) -> usize {
+        self.series.head_len()
     }
 
     /// Stores samples of many miners atomically and returns once durable.

@@ -61,6 +61,7 @@ fn keep_last_per_ts<T>(v: &mut Vec<T>, ts: impl Fn(&T) -> u64) {
 /// replay these log entries are done.
 fn seal_into(batch: &mut sled::Batch, head: &mut Head, series: u32) {
     let pending = head.samples.remove(&series).unwrap_or_default();
+    head.total = head.total.saturating_sub(pending.len());
     let samples: Vec<Sample> = pending.iter().map(|(s, _)| *s).collect();
     let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
         return;
@@ -107,6 +108,8 @@ struct Head {
     /// Log segment of each live entry.
     segments: HashMap<u64, u64>,
     next_seq: u64,
+    /// Samples held across all series (bounded by `max_head_samples`).
+    total: usize,
 }
 
 impl Head {
@@ -144,6 +147,7 @@ pub struct Series {
     failed: std::sync::atomic::AtomicBool,
     chunk_samples: usize,
     max_live_wal: usize,
+    max_head_samples: usize,
     ids: RwLock<HashMap<String, u32>>,
     /// Also serialises writers.
     head: Mutex<Head>,
@@ -207,6 +211,7 @@ impl Series {
         entries: Vec<Entry>,
         chunk_samples: usize,
         max_live_wal: usize,
+        max_head_samples: usize,
     ) -> Result<Series, StorageError> {
         let mut ids = HashMap::new();
         for item in tree.scan_prefix([ID]) {
@@ -262,6 +267,7 @@ impl Series {
                     head.release(old);
                 } else {
                     pending.insert(pos, (s, entry.seq));
+                    head.total += 1;
                 }
             }
         }
@@ -280,6 +286,7 @@ impl Series {
             failed: std::sync::atomic::AtomicBool::new(false),
             chunk_samples: chunk_samples.max(2),
             max_live_wal: max_live_wal.max(2),
+            max_head_samples: max_head_samples.max(1),
             ids: RwLock::new(ids),
             head: Mutex::new(head),
             marks: RwLock::new(marks),
@@ -308,6 +315,11 @@ impl Series {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Unsealed samples in memory.
+    pub fn head_len(&self) -> usize {
+        self.head.lock().total
     }
 
     /// Live write-ahead keys (for tests and metrics).
@@ -360,6 +372,7 @@ impl Series {
 
         let mut late: Vec<u32> = Vec::new();
         let mut newest: HashMap<u32, u64> = HashMap::new();
+        let mut added = 0usize;
         for (series, incoming) in &groups {
             let mut released = Vec::new();
             let seen = newest
@@ -378,12 +391,14 @@ impl Series {
                     released.push(std::mem::replace(&mut pending[pos], (*s, seq)).1);
                 } else {
                     pending.insert(pos, (*s, seq));
+                    added += 1;
                 }
             }
             for old in released {
                 head.release(old);
             }
         }
+        head.total += added;
         let full: Vec<u32> = groups
             .keys()
             .filter(|s| {
@@ -396,8 +411,9 @@ impl Series {
         for series in full {
             seal_into(&mut tree_batch, &mut head, series);
         }
-        // Checkpoint: seal partial heads pinning the oldest log entries.
-        while head.refs.len() > self.max_live_wal {
+        // Checkpoint: seal partial heads pinning the oldest log entries, also when the head
+        // holds more samples than its memory budget (a big fleet gets shorter chunks).
+        while head.refs.len() > self.max_live_wal || head.total > self.max_head_samples {
             let Some(oldest) = head.refs.keys().next().copied() else {
                 break;
             };

@@ -1,0 +1,194 @@
+//! The daemon as a whole: the store, storage, hub, plugins, miner manager and API wired
+//! together, run until a stop signal, and stopped in order.
+
+use crate::cli::plugins::load_plugins;
+use crate::hub::Hub;
+use crate::manager::{ManagerConfig, MinerManager};
+use crate::runtime::{HostServices, Runtime, RuntimeConfig};
+use crate::server::{self, ApiConfig, AppState, AuthConfig, Ready};
+use crate::state::{MinerStore, StoreView};
+use crate::storage::{Storage, StorageConfig};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the daemon runs with, once flags, file and defaults are merged.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// API address.
+    pub listen: SocketAddr,
+    /// Data dir.
+    pub data_dir: PathBuf,
+    /// Extra plugin folders.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Poll interval, seconds.
+    pub poll_seconds: u64,
+    /// Auth and WebSocket settings of the API.
+    pub api: ApiConfig,
+}
+
+/// A fresh random token (128 bits, hex), for a daemon started without one.
+pub fn random_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a token: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The auth config with at least one token: made up and printed when none was given.
+pub fn ensure_token(mut auth: AuthConfig, what: &str) -> anyhow::Result<AuthConfig> {
+    if auth.tokens.is_empty() {
+        let t = random_token()?;
+        eprintln!("{what}: no API token configured; this run's token is {t}");
+        auth.tokens.push(t);
+    }
+    Ok(auth)
+}
+
+/// Opens the database in the data dir.
+pub fn open_storage(data_dir: &std::path::Path) -> anyhow::Result<Arc<Storage>> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let db_path = data_dir.join("db");
+    let storage = Storage::open(StorageConfig::new(&db_path))
+        .with_context(|| format!("cannot open the database in {}", db_path.display()))?;
+    Ok(Arc::new(storage))
+}
+
+/// Longest a shutdown may take before the process exits anyway.
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The daemon on an opened database, until SIGINT or SIGTERM.
+pub async fn serve_daemon(args: Settings, storage: Arc<Storage>) -> anyhow::Result<()> {
+    serve_daemon_until(args, storage, shutdown_signal()).await
+}
+
+/// The daemon on an opened database, until `stop` resolves. Then: polling stops, what was
+/// polled is written, WebSocket clients get a close frame, in-flight requests finish and the
+/// database is flushed, all within [`SHUTDOWN_LIMIT`].
+pub async fn serve_daemon_until(
+    args: Settings,
+    storage: Arc<Storage>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let miners = Arc::new(MinerStore::new());
+    let hub = Arc::new(Hub::new(8192));
+    let services = HostServices {
+        state: storage.plugin_state(),
+        store: Arc::new(StoreView::new(miners.clone(), storage.clone())),
+        ..Default::default()
+    };
+    let config = RuntimeConfig {
+        cache_dir: Some(args.data_dir.join("plugin-cache")),
+        ..Default::default()
+    };
+    let runtime = Runtime::new(config, services)?;
+    let state = AppState::new(
+        miners.clone(),
+        Some(storage.clone()),
+        hub.clone(),
+        &args.api,
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, "serving");
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(server::serve(listener, state.clone(), async move {
+        let _ = server_stopped.await;
+    }));
+    let plugins = load_plugins(&runtime, &args.plugin_dirs).await;
+    tracing::info!(count = plugins.len(), "plugins loaded");
+
+    let manager_config = ManagerConfig {
+        poll_interval: std::time::Duration::from_secs(args.poll_seconds.max(1)),
+        ..Default::default()
+    };
+    let manager = Arc::new(MinerManager::new(
+        miners,
+        storage.clone(),
+        plugins.clone(),
+        manager_config,
+        hub.clone(),
+    ));
+    let configured = storage.miners().list()?;
+    tracing::info!(miners = configured.len(), "polling");
+    for m in configured {
+        manager.add(m);
+    }
+    state.set_ready(Ready {
+        plugins,
+        manager: Some(manager.clone()),
+    });
+    let retention = tokio::spawn(prune_periodically(storage.clone()));
+    let server_early = tokio::select! {
+        () = stop => None,
+        r = &mut server => Some(r),
+    };
+    retention.abort();
+    let finish = async {
+        manager.shutdown().await;
+        let _ = stop_server.send(());
+        let served = match server_early {
+            Some(r) => r,
+            None => server.await,
+        };
+        // Upgraded WebSockets outlive the HTTP server: give them a moment for their close frame.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while hub.stats().snapshot().clients > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        served
+    };
+    let served = tokio::time::timeout(SHUTDOWN_LIMIT, finish).await;
+    let flushed = storage.flush();
+    match served {
+        Ok(r) => r.context("server task")?.context("serving")?,
+        Err(_) => tracing::warn!("shutdown took longer than {SHUTDOWN_LIMIT:?}; exiting anyway"),
+    }
+    flushed.context("flushing the database at shutdown")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Deletes history past its retention once at start and then hourly, off the async workers.
+async fn prune_periodically(storage: Arc<Storage>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let s = storage.clone();
+        match tokio::task::spawn_blocking(move || s.prune()).await {
+            Ok(Ok(p)) => tracing::debug!(
+                chunks = p.chunks,
+                minute = p.minute,
+                hour = p.hour,
+                "retention applied"
+            ),
+            Ok(Err(e)) => tracing::error!("retention failed: {e}"),
+            Err(e) => tracing::error!("retention task failed: {e}"),
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

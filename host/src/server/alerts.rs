@@ -1,0 +1,50 @@
+//! `/api/v1/alerts`: the current state of every alert, firing first.
+
+use super::AppState;
+use super::error::{ApiError, ApiQuery, ErrorBody};
+use crate::storage::AlertState;
+use axum::extract::State;
+use axum::response::Json;
+use serde::{Deserialize, Serialize};
+
+/// `?firing=true` keeps only firing alerts.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AlertQuery {
+    /// Only alerts whose condition holds now.
+    pub firing: Option<bool>,
+    /// Only this miner's.
+    pub miner: Option<String>,
+}
+
+/// `{"alerts": [...]}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AlertList {
+    /// Firing first, then newest first.
+    #[schema(value_type = Vec<Object>)]
+    pub alerts: Vec<AlertState>,
+}
+
+/// The alerts.
+#[utoipa::path(get, path = "/api/v1/alerts", operation_id = "list_alerts", tag = "alerts", params(AlertQuery),
+    responses((status = 200, body = AlertList), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AlertQuery>,
+) -> Result<Json<AlertList>, ApiError> {
+    let mut alerts = state
+        .storage()?
+        .alerts()
+        .all()
+        .map_err(|e| ApiError::internal(format!("reading alerts: {e}")))?;
+    alerts.retain(|a| {
+        q.firing.is_none_or(|f| a.firing == f) && q.miner.as_ref().is_none_or(|m| &a.miner == m)
+    });
+    alerts.sort_by(|a, b| {
+        b.firing
+            .cmp(&a.firing)
+            .then(b.updated_ms.cmp(&a.updated_ms))
+    });
+    Ok(Json(AlertList { alerts }))
+}

@@ -1,0 +1,210 @@
+//! The HTTP API (axum) under `/api/v1`, the WebSocket hub's endpoint, `/metrics`, and the
+//! health checks. One file per resource; the OpenAPI document is generated from the handlers'
+//! annotations ([`openapi`]).
+
+mod alerts;
+pub mod auth;
+pub mod error;
+mod fleet;
+mod history;
+mod limits;
+mod metrics;
+mod miners;
+mod openapi;
+mod plugins;
+mod ws;
+
+pub use auth::AuthConfig;
+pub use ws::WsConfig;
+
+use crate::hub::Hub;
+use crate::manager::MinerManager;
+use crate::runtime::Plugin;
+use crate::state::MinerStore;
+use crate::storage::Storage;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use error::ApiError;
+use parking_lot::RwLock;
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Largest request body the API reads (a miner config is well under 1 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How the API is served.
+#[derive(Debug, Clone, Default)]
+pub struct ApiConfig {
+    /// Tokens and origins.
+    pub auth: AuthConfig,
+    /// WebSocket keep-alive and limits.
+    pub ws: WsConfig,
+}
+
+/// What exists once the plugins are loaded.
+#[derive(Clone)]
+pub struct Ready {
+    /// Loaded plugins.
+    pub plugins: Vec<Arc<Plugin>>,
+    /// The poller of the configured miners, when this daemon polls.
+    pub manager: Option<Arc<MinerManager>>,
+}
+
+struct Inner {
+    ready: RwLock<Option<Ready>>,
+    miners: Arc<MinerStore>,
+    storage: Option<Arc<Storage>>,
+    hub: Arc<Hub>,
+    auth: auth::Auth,
+    ws: WsConfig,
+}
+
+/// What the HTTP handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+impl AppState {
+    /// Nothing loaded yet (`/readyz` answers 503 until [`AppState::set_ready`]).
+    pub fn new(
+        miners: Arc<MinerStore>,
+        storage: Option<Arc<Storage>>,
+        hub: Arc<Hub>,
+        config: &ApiConfig,
+    ) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                ready: RwLock::new(None),
+                miners,
+                storage,
+                hub,
+                auth: auth::Auth::new(&config.auth),
+                ws: config.ws.clone(),
+            }),
+        }
+    }
+
+    /// Publishes the loaded plugins (and the manager) and marks the daemon ready.
+    pub fn set_ready(&self, ready: Ready) {
+        let plugins = plugins::plugin_list(&ready.plugins);
+        *self.inner.ready.write() = Some(ready);
+        self.inner.hub.plugins(&plugins);
+    }
+
+    pub(crate) fn ready(&self) -> Option<Ready> {
+        self.inner.ready.read().clone()
+    }
+
+    pub(crate) fn manager(&self) -> Result<Arc<MinerManager>, ApiError> {
+        self.ready()
+            .and_then(|r| r.manager)
+            .ok_or_else(ApiError::not_ready)
+    }
+
+    pub(crate) fn plugins(&self) -> Vec<Arc<Plugin>> {
+        self.ready().map(|r| r.plugins).unwrap_or_default()
+    }
+
+    pub(crate) fn miners(&self) -> &Arc<MinerStore> {
+        &self.inner.miners
+    }
+
+    pub(crate) fn storage(&self) -> Result<&Arc<Storage>, ApiError> {
+        self.inner.storage.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_storage",
+                "this daemon keeps no database",
+            )
+        })
+    }
+
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.inner.hub
+    }
+
+    pub(crate) fn auth(&self) -> &auth::Auth {
+        &self.inner.auth
+    }
+
+    pub(crate) fn ws_config(&self) -> &WsConfig {
+        &self.inner.ws
+    }
+}
+
+/// The API routes with their OpenAPI document.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(miners::list, miners::add))
+        .routes(routes!(miners::get, miners::replace, miners::remove))
+        .routes(routes!(miners::poll_now))
+        .routes(routes!(history::history))
+        .routes(routes!(fleet::summary))
+        .routes(routes!(alerts::list))
+        .routes(routes!(plugins::list))
+}
+
+/// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// Every route, with auth, size limits and JSON errors for unknown routes and methods.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api().split_for_parts();
+    let doc = Arc::new(doc);
+    api.route(
+        "/api/v1/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json((*doc).clone()) }
+        }),
+    )
+    .route("/api/v1/ws", axum::routing::get(ws::upgrade))
+    .route("/metrics", axum::routing::get(metrics::scrape))
+    .route("/healthz", axum::routing::get(|| async { "ok" }))
+    .route("/readyz", axum::routing::get(readyz))
+    .fallback(|| async { ApiError::not_found("not_found", "no such route") })
+    .method_not_allowed_fallback(|| async {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not take that method",
+        )
+    })
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ))
+    .layer(axum::middleware::from_fn(limits::limit_uri))
+    .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.ready() {
+        Some(_) => (StatusCode::OK, "ready"),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "loading plugins"),
+    }
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests and closes every
+/// WebSocket with a close frame.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let hub = state.hub().clone();
+    let shutdown = async move {
+        shutdown.await;
+        hub.close();
+    };
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,525 @@
+//! The daemon's API end to end: `serve_daemon_until` on real sockets with a simulated fleet,
+//! the compiled built-in drivers and a sled database in a temp dir; clients are plain HTTP/1.0
+//! and tokio-tungstenite.
+
+use futures_util::{SinkExt, StreamExt};
+use solomon_host::daemon::{Settings, open_storage, serve_daemon_until};
+use solomon_host::server::{ApiConfig, AuthConfig};
+use solomon_host::simulate::{Fleet, FleetConfig, Scenario};
+use solomon_host::storage::MinerConfig;
+use solomon_tests::http;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Daemon {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// A daemon on `addr` polling `miners` every second.
+    async fn start(addr: SocketAddr, miners: Vec<MinerConfig>) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = open_storage(dir.path()).expect("storage");
+        storage.miners().put_all(&miners).expect("miners");
+        let settings = Settings {
+            listen: addr,
+            data_dir: dir.path().to_path_buf(),
+            plugin_dirs: Vec::new(),
+            poll_seconds: 1,
+            api: ApiConfig {
+                auth: AuthConfig {
+                    tokens: vec![TOKEN.into()],
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve_daemon_until(settings, storage, async move {
+            let _ = stopped.await;
+        }));
+        let start = Instant::now();
+        loop {
+            if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
+                drop(s);
+                if http(addr, "GET", "/readyz", None, None).await.status == 200 {
+                    break;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "daemon never ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Daemon {
+            stop: Some(stop),
+            task,
+            _dir: dir,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let r = tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("stops within the shutdown limit")
+            .expect("task");
+        r.expect("clean stop");
+    }
+}
+
+fn sim_miners(fleet: &Fleet, http_port: u16, rpc_port: u16) -> Vec<MinerConfig> {
+    fleet
+        .miners()
+        .iter()
+        .map(|m| MinerConfig {
+            id: format!("m{}", m.index),
+            host: m.ip.to_string(),
+            http_port,
+            rpc_port,
+            driver: None,
+            name: Some(format!("sim {}", m.index)),
+            labels: [("rack".to_string(), format!("r{}", m.index % 2))]
+                .into_iter()
+                .collect(),
+        })
+        .collect()
+}
+
+async fn ws_connect(addr: SocketAddr, path: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}"))
+        .await
+        .expect("websocket");
+    ws
+}
+
+/// The next JSON text message, skipping pings.
+async fn next_json(ws: &mut Ws) -> serde_json::Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("stream open")
+            .expect("no error");
+        match msg {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON"),
+            Message::Close(f) => panic!("closed: {f:?}"),
+            _ => {}
+        }
+    }
+}
+
+async fn subscribe(ws: &mut Ws, topics: &[&str]) {
+    let req = serde_json::json!({"op": "subscribe", "topics": topics}).to_string();
+    ws.send(Message::Text(req.into())).await.expect("send");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_gets_a_snapshot_then_live_changes_and_sees_a_miner_go_offline() {
+    let fleet = Fleet::start(FleetConfig {
+        axeos: 2,
+        cgminer: 1,
+        first_ip: Ipv4Addr::new(127, 0, 26, 1),
+        http_port: 18190,
+        rpc_port: 14190,
+        ..Default::default()
+    })
+    .await
+    .expect("simulator");
+    let addr: SocketAddr = "127.0.26.200:18191".parse().expect("addr");
+    let d = Daemon::start(addr, sim_miners(&fleet, 18190, 14190)).await;
+
+    let mut ws = ws_connect(addr, "/api/v1/ws").await;
+    subscribe(&mut ws, &["fleet"]).await;
+    let ack = next_json(&mut ws).await;
+    assert_eq!(ack["type"], "subscribed", "{ack}");
+    assert_eq!(ack["topics"], serde_json::json!(["fleet"]));
+    let snap = next_json(&mut ws).await;
+    assert_eq!(
+        (snap["type"].as_str(), snap["topic"].as_str()),
+        (Some("snapshot"), Some("fleet")),
+        "{snap}"
+    );
+    let ids: Vec<&str> = snap["miners"]
+        .as_array()
+        .expect("miners")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["m0", "m1", "m2"],
+        "the snapshot lists every configured miner"
+    );
+
+    // Then changes: each poll of each miner arrives, newer versions each time.
+    let mut seen = std::collections::HashMap::new();
+    let start = Instant::now();
+    while seen.len() < 3 {
+        let m = next_json(&mut ws).await;
+        if m["type"] == "miner" {
+            assert!(m["record"]["hashrate_hs"].as_f64().is_some(), "{m}");
+            seen.insert(
+                m["id"].as_str().unwrap_or_default().to_string(),
+                m["version"].as_u64(),
+            );
+        }
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    // A miner that goes away is reported offline over the socket, with no hashrate.
+    fleet.set_scenario(0, Scenario::Offline);
+    let went_offline = Instant::now();
+    loop {
+        let m = next_json(&mut ws).await;
+        if m["type"] == "miner" && m["id"] == "m0" && m["record"]["state"] == "offline" {
+            assert!(
+                m["record"]["hashrate_hs"].is_null(),
+                "no stale hashrate: {m}"
+            );
+            break;
+        }
+        assert!(
+            went_offline.elapsed() < Duration::from_secs(10),
+            "m0 never offline"
+        );
+    }
+    // The REST view agrees, and a filter finds it.
+    let offline = http(addr, "GET", "/api/v1/miners?state=offline", None, None)
+        .await
+        .json();
+    assert_eq!(offline["count"], 1, "{offline}");
+    assert_eq!(offline["miners"][0]["id"], "m0");
+    let rack = http(addr, "GET", "/api/v1/miners?label=rack:r1", None, None)
+        .await
+        .json();
+    assert_eq!(rack["count"], 1, "{rack}");
+    let fleet_sum = http(addr, "GET", "/api/v1/fleet", None, None).await.json();
+    assert_eq!(fleet_sum["by_state"]["offline"], 1, "{fleet_sum}");
+    assert!(
+        fleet_sum["hashrate_hs"].as_f64().unwrap_or(0.0) > 1e12,
+        "{fleet_sum}"
+    );
+
+    // Per-miner topic: only that miner's changes.
+    let mut one = ws_connect(addr, "/api/v1/ws").await;
+    subscribe(&mut one, &["miner:m1"]).await;
+    assert_eq!(next_json(&mut one).await["type"], "subscribed");
+    let s = next_json(&mut one).await;
+    assert_eq!(s["miner"]["id"], "m1", "{s}");
+    for _ in 0..3 {
+        let m = next_json(&mut one).await;
+        assert_eq!(m["id"], "m1", "{m}");
+    }
+    // A bad request is answered, not fatal.
+    one.send(Message::Text("{\"op\":\"dance\"}".into()))
+        .await
+        .expect("send");
+    loop {
+        let m = next_json(&mut one).await;
+        if m["type"] == "error" {
+            break;
+        }
+    }
+
+    // Shutdown: every client gets a close frame ("going away").
+    let closer = tokio::spawn(async move {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(15), ws.next()).await {
+                Ok(Some(Ok(Message::Close(f)))) => return f.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    });
+    d.stop().await;
+    assert_eq!(closer.await.expect("closer"), Some(1001));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutations_need_the_token_and_bad_requests_get_json_errors() {
+    let fleet = Fleet::start(FleetConfig {
+        axeos: 1,
+        cgminer: 0,
+        first_ip: Ipv4Addr::new(127, 0, 27, 1),
+        http_port: 18192,
+        ..Default::default()
+    })
+    .await
+    .expect("simulator");
+    let addr: SocketAddr = "127.0.27.200:18193".parse().expect("addr");
+    let d = Daemon::start(addr, Vec::new()).await;
+    let body =
+        r#"{"id":"bitaxe","host":"127.0.27.1","http_port":18192,"labels":{"room":"office"}}"#;
+
+    let r = http(addr, "POST", "/api/v1/miners", None, Some(body)).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "unauthorized");
+    assert!(
+        r.head.to_lowercase().contains("www-authenticate: bearer"),
+        "{}",
+        r.head
+    );
+    let r = http(
+        addr,
+        "POST",
+        "/api/v1/miners",
+        Some("wrong-token-0123456789"),
+        Some(body),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let r = http(addr, "DELETE", "/api/v1/miners/x", None, None).await;
+    assert_eq!(r.status, 401, "deletes need it too");
+
+    let r = http(addr, "POST", "/api/v1/miners", Some(TOKEN), Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["config"]["labels"]["room"], "office");
+    let r = http(addr, "POST", "/api/v1/miners", Some(TOKEN), Some(body)).await;
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (409, Some("miner_exists"))
+    );
+
+    // It is polled: hashing soon, as a Bitaxe.
+    let start = Instant::now();
+    loop {
+        let m = http(addr, "GET", "/api/v1/miners/bitaxe", None, None)
+            .await
+            .json();
+        if m["record"]["state"] == "hashing" {
+            assert_eq!(m["record"]["make"], "Bitaxe");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never polled: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = http(
+        addr,
+        "POST",
+        "/api/v1/miners/bitaxe/poll",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+
+    // Malformed, invalid, oversized, unknown: each a JSON error with a stable code.
+    let big = format!(r#"{{"host":"h","name":"{}"}}"#, "x".repeat(100_000));
+    let long = format!("/api/v1/miners?q={}", "a".repeat(5000));
+    let history = "/api/v1/miners/bitaxe/history";
+    let cases: [(&str, &str, Option<&str>, u16, &str); 10] = [
+        (
+            "POST",
+            "/api/v1/miners",
+            Some("{\"host\": "),
+            400,
+            "invalid_json",
+        ),
+        (
+            "POST",
+            "/api/v1/miners",
+            Some(r#"{"host":"a b"}"#),
+            422,
+            "invalid_miner",
+        ),
+        (
+            "POST",
+            "/api/v1/miners",
+            Some(r#"{"host":"h","colour":"red"}"#),
+            422,
+            "invalid_body",
+        ),
+        ("POST", "/api/v1/miners", Some(&big), 413, "body_too_large"),
+        ("GET", "/api/v1/nope", None, 404, "not_found"),
+        ("PATCH", "/api/v1/fleet", None, 405, "method_not_allowed"),
+        ("GET", &long, None, 414, "uri_too_long"),
+        (
+            "GET",
+            &format!("{history}?metric=nope"),
+            None,
+            400,
+            "unknown_metric",
+        ),
+        (
+            "GET",
+            &format!("{history}?metric=hashrate_hs&from=x"),
+            None,
+            400,
+            "bad_query",
+        ),
+        ("GET", "/api/v1/miners/ghost", None, 404, "miner_not_found"),
+    ];
+    for (method, path, body, status, code) in cases {
+        let r = http(addr, method, path, Some(TOKEN), body).await;
+        let got = (
+            r.status,
+            r.json()["error"]["code"].as_str().map(str::to_string),
+        );
+        assert_eq!(
+            got,
+            (status, Some(code.to_string())),
+            "{method} {}",
+            &path[..path.len().min(60)]
+        );
+    }
+
+    // A cross-site page may not open the WebSocket.
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{addr}/api/v1/ws"),
+    )
+    .expect("request");
+    req.headers_mut()
+        .insert("Origin", "http://evil.example".parse().expect("header"));
+    let refused = tokio_tungstenite::connect_async(req).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+
+    // The OpenAPI document lists the routes.
+    let doc = http(addr, "GET", "/api/v1/openapi.json", None, None)
+        .await
+        .json();
+    for p in [
+        "/api/v1/miners",
+        "/api/v1/miners/{id}",
+        "/api/v1/miners/{id}/history",
+        "/api/v1/fleet",
+        "/api/v1/alerts",
+        "/api/v1/plugins",
+    ] {
+        assert!(
+            doc["paths"][p].is_object(),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+    assert_eq!(
+        doc["paths"]["/api/v1/miners"]["get"]["parameters"][0]["in"],
+        "query"
+    );
+
+    // Replace, then remove.
+    let r = http(
+        addr,
+        "PUT",
+        "/api/v1/miners/bitaxe",
+        Some(TOKEN),
+        Some(r#"{"host":"127.0.27.1","http_port":18192,"name":"desk"}"#),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["config"]["name"].as_str()),
+        (200, Some("desk")),
+        "{}",
+        r.body
+    );
+    let r = http(addr, "DELETE", "/api/v1/miners/bitaxe", Some(TOKEN), None).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = http(addr, "GET", "/api/v1/miners/bitaxe", None, None).await;
+    assert_eq!(r.status, 404);
+    let r = http(addr, "DELETE", "/api/v1/miners/bitaxe", Some(TOKEN), None).await;
+    assert_eq!(r.status, 404);
+    drop(fleet);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_as_prometheus_text() {
+    let fleet = Fleet::start(FleetConfig {
+        axeos: 1,
+        cgminer: 1,
+        first_ip: Ipv4Addr::new(127, 0, 28, 1),
+        http_port: 18194,
+        rpc_port: 14194,
+        ..Default::default()
+    })
+    .await
+    .expect("simulator");
+    let addr: SocketAddr = "127.0.28.200:18195".parse().expect("addr");
+    let d = Daemon::start(addr, sim_miners(&fleet, 18194, 14194)).await;
+    let mut ws = ws_connect(addr, "/api/v1/ws").await;
+    subscribe(&mut ws, &["fleet", "alerts"]).await;
+    let start = Instant::now();
+    let scrape = loop {
+        let r = http(addr, "GET", "/metrics", None, None).await;
+        assert_eq!(r.status, 200);
+        assert!(r.head.contains("text/plain"), "{}", r.head);
+        let lines = r.body.lines().map(|l| Ok(l.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition text");
+        let hashing = scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == "solomon_miner_hashrate_hs")
+            .count();
+        if hashing == 2 {
+            break scrape;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never both miners: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let value = |name: &str, miner: Option<&str>| -> Option<f64> {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && miner.is_none_or(|m| s.labels.get("miner") == Some(m)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    let axe = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "solomon_miner_hashrate_hs" && s.labels.get("make") == Some("Bitaxe"))
+        .expect("bitaxe sample");
+    assert_eq!(axe.labels.get("model"), Some("Gamma"));
+    assert!(
+        value("solomon_miner_temperature_celsius", Some("m0"))
+            .is_some_and(|t| t > 20.0 && t < 100.0)
+    );
+    assert_eq!(
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == "solomon_miner_state" && s.labels.get("miner") == Some("m0"))
+            .count(),
+        4,
+        "one series per state"
+    );
+    assert!(value("solomon_polls_total", None).is_some_and(|v| v >= 2.0));
+    assert!(value("solomon_plugin_calls_total", None).is_some());
+    assert_eq!(value("solomon_ws_clients", None), Some(1.0));
+    assert_eq!(value("solomon_ws_subscriptions", None), Some(2.0));
+    assert!(value("solomon_db_size_bytes", None).is_some_and(|b| b > 0.0));
+    let is_histogram = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == name && matches!(s.value, prometheus_parse::Value::Histogram(_)))
+    };
+    assert!(is_histogram("solomon_store_write_lock_wait_seconds"));
+    assert!(is_histogram("solomon_poll_duration_seconds"));
+    drop(ws);
+    d.stop().await;
+}
