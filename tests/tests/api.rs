@@ -163,17 +163,22 @@ async fn websocket_gets_a_snapshot_then_live_changes_and_sees_a_miner_go_offline
         "the snapshot lists every configured miner"
     );
 
-    // Then changes: each poll of each miner arrives, newer versions each time.
-    let mut seen = std::collections::HashMap::new();
+    assert_eq!(
+        snap["miners"][0]["name"], "sim 0",
+        "rows carry the configured name"
+    );
+
+    // Then changes, as batched fleet rows: each poll of each miner arrives.
+    let mut seen = std::collections::HashSet::new();
     let start = Instant::now();
     while seen.len() < 3 {
         let m = next_json(&mut ws).await;
-        if m["type"] == "miner" {
-            assert!(m["record"]["hashrate_hs"].as_f64().is_some(), "{m}");
-            seen.insert(
-                m["id"].as_str().unwrap_or_default().to_string(),
-                m["version"].as_u64(),
-            );
+        if m["type"] == "rows" {
+            for row in m["miners"].as_array().expect("rows") {
+                assert!(row["hashrate_hs"].as_f64().is_some(), "{row}");
+                assert!(row["version"].as_u64().is_some_and(|v| v >= 1), "{row}");
+                seen.insert(row["id"].as_str().unwrap_or_default().to_string());
+            }
         }
         assert!(start.elapsed() < Duration::from_secs(10));
     }
@@ -181,14 +186,13 @@ async fn websocket_gets_a_snapshot_then_live_changes_and_sees_a_miner_go_offline
     // A miner that goes away is reported offline over the socket, with no hashrate.
     fleet.set_scenario(0, Scenario::Offline);
     let went_offline = Instant::now();
-    loop {
+    'wait: loop {
         let m = next_json(&mut ws).await;
-        if m["type"] == "miner" && m["id"] == "m0" && m["record"]["state"] == "offline" {
-            assert!(
-                m["record"]["hashrate_hs"].is_null(),
-                "no stale hashrate: {m}"
-            );
-            break;
+        for row in m["miners"].as_array().into_iter().flatten() {
+            if m["type"] == "rows" && row["id"] == "m0" && row["state"] == "offline" {
+                assert!(row["hashrate_hs"].is_null(), "no stale hashrate: {row}");
+                break 'wait;
+            }
         }
         assert!(
             went_offline.elapsed() < Duration::from_secs(10),
@@ -212,7 +216,7 @@ async fn websocket_gets_a_snapshot_then_live_changes_and_sees_a_miner_go_offline
         "{fleet_sum}"
     );
 
-    // Per-miner topic: only that miner's changes.
+    // Per-miner topic: only that miner's changes, with the whole record.
     let mut one = ws_connect(addr, "/api/v1/ws").await;
     subscribe(&mut one, &["miner:m1"]).await;
     assert_eq!(next_json(&mut one).await["type"], "subscribed");
@@ -220,7 +224,12 @@ async fn websocket_gets_a_snapshot_then_live_changes_and_sees_a_miner_go_offline
     assert_eq!(s["miner"]["id"], "m1", "{s}");
     for _ in 0..3 {
         let m = next_json(&mut one).await;
-        assert_eq!(m["id"], "m1", "{m}");
+        assert_eq!(
+            (m["type"].as_str(), m["id"].as_str()),
+            (Some("miner"), Some("m1")),
+            "{m}"
+        );
+        assert!(m["record"]["pools"].is_array(), "{m}");
     }
     // A bad request is answered, not fatal.
     one.send(Message::Text("{\"op\":\"dance\"}".into()))

@@ -17,13 +17,15 @@ async fn subscribed_client(addr: &str) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/ws"))
         .await
         .expect("connect");
-    ws.send(Message::Text(
-        r#"{"op":"subscribe","topics":["fleet"]}"#.into(),
-    ))
-    .await
-    .expect("subscribe");
-    // The acknowledgement and the (empty) snapshot.
-    for _ in 0..2 {
+    // Whole records (about 4 KiB each here), not fleet rows: enough bytes to fill a socket.
+    let topics: Vec<String> = (0..50)
+        .map(|i| format!("miner:m{i}"))
+        .chain(["miner:last".to_string()])
+        .collect();
+    let req = serde_json::json!({"op": "subscribe", "topics": topics}).to_string();
+    ws.send(Message::Text(req.into())).await.expect("subscribe");
+    // The acknowledgement and a snapshot per topic.
+    for _ in 0..52 {
         tokio::time::timeout(Duration::from_secs(5), ws.next())
             .await
             .expect("reply")

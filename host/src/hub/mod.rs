@@ -6,8 +6,10 @@
 //! ring at its own pace; one that falls more than the ring's length behind is told it lagged
 //! and sent fresh snapshots, so a slow client costs the others nothing.
 
+mod row;
 mod topic;
 
+pub use row::FleetRow;
 pub use topic::{Topic, TopicError, Topics};
 
 use crate::state::Snapshot;
@@ -33,8 +35,12 @@ pub enum Subject {
 pub struct Event {
     /// Who wants it.
     pub subject: Subject,
-    /// The JSON message sent to clients.
+    /// The whole message, for subscribers of the subject's own topic (`miner:<id>`,
+    /// `alerts`, `plugins`).
     pub json: Utf8Bytes,
+    /// For a miner: its row (a JSON object), which `fleet` subscribers get batched in a `rows`
+    /// message.
+    pub row: Option<String>,
 }
 
 /// Counters of the hub, for `/metrics`.
@@ -99,33 +105,36 @@ impl Hub {
             return;
         }
         let json = miner_json("miner", snap);
-        self.publish(Subject::Miner(snap.record.id.clone()), json);
+        let row = serde_json::to_string(&FleetRow::of(snap)).ok();
+        self.publish(Subject::Miner(snap.record.id.clone()), json, row);
     }
 
     /// Publishes that a miner was removed.
     pub fn miner_removed(&self, id: &str) {
         let json = serde_json::json!({"type": "miner_removed", "id": id}).to_string();
-        self.publish(Subject::Miner(id.to_string()), json);
+        let row = serde_json::json!({"id": id, "removed": true}).to_string();
+        self.publish(Subject::Miner(id.to_string()), json, Some(row));
     }
 
     /// Publishes an alert change (`alert` is the alert's JSON).
     pub fn alert(&self, alert: &serde_json::Value) {
         let json = serde_json::json!({"type": "alert", "alert": alert}).to_string();
-        self.publish(Subject::Alerts, json);
+        self.publish(Subject::Alerts, json, None);
     }
 
     /// Publishes the plugin list after it changed.
     pub fn plugins(&self, plugins: &serde_json::Value) {
         let json = serde_json::json!({"type": "plugins", "plugins": plugins}).to_string();
-        self.publish(Subject::Plugins, json);
+        self.publish(Subject::Plugins, json, None);
     }
 
-    fn publish(&self, subject: Subject, json: String) {
+    fn publish(&self, subject: Subject, json: String, row: Option<String>) {
         self.stats.published.fetch_add(1, Ordering::Relaxed);
         // An error only means nobody listens.
         let _ = self.tx.send(Arc::new(Event {
             subject,
             json: json.into(),
+            row,
         }));
     }
 

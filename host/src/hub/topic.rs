@@ -84,15 +84,18 @@ impl Topics {
         topics.iter().filter(|t| self.set.remove(t)).count()
     }
 
-    /// Whether a change about `subject` is wanted.
+    /// Whether the whole message about `subject` is wanted.
     pub fn wants(&self, subject: &Subject) -> bool {
         match subject {
-            Subject::Miner(id) => {
-                self.set.contains(&Topic::Fleet) || self.set.contains(&Topic::Miner(id.clone()))
-            }
+            Subject::Miner(id) => self.set.contains(&Topic::Miner(id.clone())),
             Subject::Alerts => self.set.contains(&Topic::Alerts),
             Subject::Plugins => self.set.contains(&Topic::Plugins),
         }
+    }
+
+    /// Whether miner rows are wanted (the `fleet` topic).
+    pub fn wants_rows(&self) -> bool {
+        self.set.contains(&Topic::Fleet)
     }
 
     /// Every held topic.
@@ -129,8 +132,13 @@ mod tests {
         assert!(t.wants(&Subject::Miner("a".into())));
         assert!(!t.wants(&Subject::Miner("b".into())));
         assert!(!t.wants(&Subject::Alerts));
+        assert!(!t.wants_rows());
         t.add(vec![Topic::Fleet]).unwrap_or_default();
-        assert!(t.wants(&Subject::Miner("b".into())));
+        assert!(t.wants_rows());
+        assert!(
+            !t.wants(&Subject::Miner("b".into())),
+            "fleet gets rows, not records"
+        );
         assert_eq!(t.remove(&[Topic::Fleet, Topic::Alerts]), 1);
     }
 }

@@ -2,27 +2,14 @@
 //! -> record) against the simulator, `solomon probe` as a fresh process, and a /24 scan.
 //! Figures are printed; nothing is asserted (the machine is shared and noisy).
 
-use super::plugins::{command_runtime, load_plugins};
+use super::super::plugins::{command_runtime, load_plugins};
+use super::BenchArgs;
 use crate::discovery::{ProbeConfig, hosts_in, scan};
 use crate::runtime::driver_types::Target;
 use crate::simulate::{Fleet, FleetConfig};
 use anyhow::Context;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
-
-/// Options of `solomon bench`.
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    /// What to measure.
-    #[arg(value_parser = ["drivers"])]
-    pub what: String,
-    /// Polls per miner kind.
-    #[arg(long, default_value_t = 2000)]
-    pub polls: usize,
-    /// Fresh `solomon probe` processes to time.
-    #[arg(long, default_value_t = 20)]
-    pub processes: usize,
-}
 
 /// CPU time this thread has used (Linux `schedstat`, ns).
 fn thread_cpu() -> Option<Duration> {
@@ -49,7 +36,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// Runs the benchmark; the simulator lives on its own thread so its CPU is not counted.
-pub async fn bench(args: BenchArgs) -> anyhow::Result<i32> {
+pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
     let (http, rpc) = (18_381u16, 14_328u16);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,289 @@
+//! `solomon bench daemon`: the daemon polling a simulated fleet that runs in a child process
+//! (`solomon simulate`), so the daemon's CPU and the simulator's are measured apart.
+//!
+//! Two windows per fleet size. First the daemon alone: polls per second, CPU per poll, CPU
+//! share of the machine, RSS. Then with WebSocket clients subscribed to the fleet: latency
+//! from the store write of a polled record (`updated_ms`) to its arrival at each client. The
+//! simulated miner's own change reaches the daemon at its next poll, which is the poll
+//! interval's business, not the hub's.
+
+use super::BenchArgs;
+use super::proc::{cpu, quantile, status_kib};
+use crate::daemon::{Settings, open_storage, serve_daemon_until};
+use crate::server::{ApiConfig, AuthConfig};
+use crate::storage::MinerConfig;
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const FIRST_IP: Ipv4Addr = Ipv4Addr::new(127, 1, 0, 1);
+const HTTP_PORT: u16 = 18_400;
+const RPC_PORT: u16 = 18_401;
+
+fn now_ms_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1e3)
+        .unwrap_or(0.0)
+}
+
+/// The simulator as a child process; killed when dropped.
+struct Simulator(Child);
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_simulator(axeos: usize, cgminer: usize) -> anyhow::Result<Simulator> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "simulate",
+            "--axeos",
+            &axeos.to_string(),
+            "--cgminer",
+            &cgminer.to_string(),
+        ])
+        .args(["--first-ip", &FIRST_IP.to_string()])
+        .args([
+            "--http-port",
+            &HTTP_PORT.to_string(),
+            "--rpc-port",
+            &RPC_PORT.to_string(),
+        ])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting the simulator")?;
+    let stderr = child.stderr.take().context("simulator stderr")?;
+    let sim = Simulator(child);
+    let mut lines = BufReader::new(stderr).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.starts_with("simulating") => break,
+            Some(Ok(_)) => {}
+            _ => anyhow::bail!("the simulator exited before serving"),
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Ok(sim)
+}
+
+/// `solomon_polls_total` summed over outcomes, from a `/metrics` scrape.
+async fn polls(addr: SocketAddr) -> anyhow::Result<u64> {
+    let text = crate::net::http_get(
+        &addr.ip().to_string(),
+        addr.port(),
+        "/metrics",
+        64 << 20,
+        Duration::from_secs(10),
+    )
+    .await
+    .context("scraping /metrics")?;
+    Ok(String::from_utf8_lossy(&text.body)
+        .lines()
+        .filter(|l| l.starts_with("solomon_polls_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64)
+}
+
+/// One WebSocket client subscribed to the fleet, collecting latencies until `stop`.
+async fn client(addr: SocketAddr, until: tokio::time::Instant) -> anyhow::Result<(Vec<f64>, u64)> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/ws")).await?;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        r#"{"op":"subscribe","topics":["fleet"]}"#.into(),
+    ))
+    .await?;
+    let (mut lat, mut lagged) = (Vec::new(), 0u64);
+    // Steady state only: the first seconds go to 100 clients taking their snapshots at once.
+    let record_from = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let msg = tokio::select! {
+            m = ws.next() => m,
+            () = tokio::time::sleep_until(until) => break,
+        };
+        let Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) = msg else {
+            if msg.is_none() {
+                break;
+            }
+            continue;
+        };
+        let t = t.as_str();
+        if t.starts_with(r#"{"type":"rows""#) && tokio::time::Instant::now() >= record_from {
+            let at = now_ms_f64();
+            for part in t.split(r#""updated_ms":"#).skip(1) {
+                if let Some(u) = part
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .and_then(|d| d.parse::<f64>().ok())
+                {
+                    lat.push(at - u);
+                }
+            }
+        } else if t.starts_with(r#"{"type":"lagged""#) {
+            lagged += 1;
+        }
+    }
+    Ok((lat, lagged))
+}
+
+async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
+    let axeos = n / 2;
+    let sim = start_simulator(axeos, n - axeos)?;
+    let dir = std::env::temp_dir().join(format!("solomon-bench-{}-{n}", std::process::id()));
+    let storage = open_storage(&dir)?;
+    let miners: Vec<MinerConfig> = (0..n)
+        .map(|i| MinerConfig {
+            id: format!("b{i:05}"),
+            host: Ipv4Addr::from(u32::from(FIRST_IP).wrapping_add(i as u32)).to_string(),
+            http_port: HTTP_PORT,
+            rpc_port: RPC_PORT,
+            driver: Some(
+                if i < axeos {
+                    "driver-axeos"
+                } else {
+                    "driver-cgminer"
+                }
+                .into(),
+            ),
+            name: None,
+            labels: Default::default(),
+        })
+        .collect();
+    storage.miners().put_all(&miners)?;
+    let addr: SocketAddr = "127.0.32.1:18402".parse()?;
+    let settings = Settings {
+        listen: addr,
+        data_dir: dir.clone(),
+        plugin_dirs: Vec::new(),
+        poll_seconds: args.poll_seconds,
+        api: ApiConfig {
+            auth: AuthConfig {
+                tokens: vec![crate::daemon::random_token()?],
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(serve_daemon_until(settings, storage, async move {
+        let _ = stop_rx.await;
+    }));
+    let sim_pid = sim.0.id().to_string();
+
+    // Warm up: every miner polled once (plugins loaded, instances made, memo learnt).
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if polls(addr).await.unwrap_or(0) >= n as u64 * 2 {
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(180),
+            "the fleet was never polled twice"
+        );
+    }
+    eprintln!(
+        "{n} miners: warmed up in {:.1} s; measuring {} s",
+        start.elapsed().as_secs_f64(),
+        args.seconds
+    );
+
+    let window = Duration::from_secs(args.seconds);
+    let (p0, c0, s0, t0) = (
+        polls(addr).await?,
+        cpu("self"),
+        cpu(&sim_pid),
+        Instant::now(),
+    );
+    tokio::time::sleep(window).await;
+    let (p1, c1, s1, dt) = (polls(addr).await?, cpu("self"), cpu(&sim_pid), t0.elapsed());
+    let rss_alone = status_kib("self", "VmRSS").unwrap_or(0);
+    let dp = (p1 - p0).max(1) as f64;
+    let secs = dt.as_secs_f64();
+    let per_poll = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+        (Some(a), Some(b)) => (b - a).as_secs_f64(),
+        _ => f64::NAN,
+    };
+    let daemon_cpu = per_poll(c0, c1);
+    let sim_cpu = per_poll(s0, s1);
+    println!(
+        "fleet of {n} miners, polled every {} s ({} AxeOS, {} CGMiner family)",
+        args.poll_seconds,
+        axeos,
+        n - axeos
+    );
+    println!(
+        "  sustained polls: {:.0}/s (ideal {:.0}/s)",
+        dp / secs,
+        n as f64 / args.poll_seconds as f64
+    );
+    println!(
+        "  daemon CPU: {:.1} µs per poll, {:.1}% of 2 cores",
+        daemon_cpu * 1e6 / dp,
+        100.0 * daemon_cpu / secs / 2.0
+    );
+    println!(
+        "  simulator CPU (apart): {:.1} µs per poll",
+        sim_cpu * 1e6 / dp
+    );
+    println!("  daemon RSS: {:.1} MB", rss_alone as f64 / 1024.0);
+
+    // With WebSocket clients.
+    // The clients run on a runtime of their own, one thread, as they would in another
+    // process: they must not queue behind the daemon's tasks or the daemon behind theirs.
+    let n_clients = args.clients;
+    let (mut all, lagged) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<f64>, u64)> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let until = tokio::time::Instant::now() + window;
+                let clients: Vec<_> = (0..n_clients)
+                    .map(|_| tokio::spawn(client(addr, until)))
+                    .collect();
+                let (mut all, mut lagged) = (Vec::new(), 0);
+                for c in clients {
+                    if let Ok(Ok((l, g))) = c.await {
+                        all.extend(l);
+                        lagged += g;
+                    }
+                }
+                Ok((all, lagged))
+            })
+        })
+        .await??;
+    all.sort_by(f64::total_cmp);
+    println!(
+        "  {} WebSocket clients on the fleet topic: {} miner rows received; store write -> client p50 {:.1} ms, p99 {:.1} ms (1 ms clock resolution); {lagged} lag resyncs",
+        args.clients,
+        all.len(),
+        quantile(&all, 0.5),
+        quantile(&all, 0.99)
+    );
+    println!(
+        "  peak RSS of the process (daemon + the {} clients): {:.1} MB",
+        args.clients,
+        status_kib("self", "VmHWM").unwrap_or(0) as f64 / 1024.0
+    );
+    let _ = stop_tx.send(());
+    daemon.await.context("daemon task")??;
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Runs every fleet size in turn.
+pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
+    for &n in &args.fleets {
+        run_fleet(n.max(2), args).await?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,45 @@
+//! `solomon bench`: measured figures printed for people, never asserted (the machines are
+//! shared and noisy).
+//!
+//! - `drivers`: one poll through the real path (socket -> WASM driver -> record), a fresh
+//!   `solomon probe` process, and a /24 scan.
+//! - `daemon`: the whole daemon against a simulated fleet of 1,000 and 10,000 miners in a
+//!   separate process: polls per second, CPU per poll, change-to-WebSocket latency, RSS.
+
+mod daemon;
+mod drivers;
+mod proc;
+
+/// Options of `solomon bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_parser = ["drivers", "daemon"])]
+    pub what: String,
+    /// `drivers`: polls per miner kind.
+    #[arg(long, default_value_t = 2000)]
+    pub polls: usize,
+    /// `drivers`: fresh `solomon probe` processes to time.
+    #[arg(long, default_value_t = 20)]
+    pub processes: usize,
+    /// `daemon`: fleet sizes to run, one after the other.
+    #[arg(long = "miners", default_values_t = [1000, 10000])]
+    pub fleets: Vec<usize>,
+    /// `daemon`: seconds between polls of each miner.
+    #[arg(long, default_value_t = 5)]
+    pub poll_seconds: u64,
+    /// `daemon`: seconds of each measured window.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// `daemon`: WebSocket clients subscribed to the fleet.
+    #[arg(long, default_value_t = 100)]
+    pub clients: usize,
+}
+
+/// Runs the chosen benchmark.
+pub async fn bench(args: BenchArgs) -> anyhow::Result<i32> {
+    match args.what.as_str() {
+        "daemon" => daemon::bench(&args).await,
+        _ => drivers::bench(&args).await,
+    }
+}
