@@ -155,6 +155,9 @@ pub struct StorageConfig {
     pub cache_max_points: u64,
     /// sled's background flush interval (configs and plugin state).
     pub sled_flush_ms: u64,
+    /// sled's page cache. Its default (1 GiB) let a 10,000-miner daemon grow without need:
+    /// history reads go through the query cache above it.
+    pub sled_cache_bytes: u64,
     /// Time source (a fake one in tests).
     pub clock: Arc<dyn Clock>,
 }
@@ -170,6 +173,7 @@ impl StorageConfig {
             chunk_samples: 128,
             max_live_wal: 2048,
             max_head_samples: 200_000,
+            sled_cache_bytes: 32 * 1024 * 1024,
             wal_segment_bytes: 4 * 1024 * 1024,
             raw_retention: Duration::from_secs(7 * DAY),
             five_min_retention: Duration::from_secs(30 * DAY),
@@ -244,6 +248,7 @@ fn open_sled(config: &StorageConfig) -> Result<sled::Db, StorageError> {
     for attempt in 0.. {
         match sled::Config::new()
             .path(&config.path)
+            .cache_capacity(config.sled_cache_bytes)
             .flush_every_ms(Some(config.sled_flush_ms))
             .open()
         {
