@@ -138,11 +138,18 @@ impl MinerManager {
         }
     }
 
-    /// Stops polling `id` and forgets its live record; true if it was polled.
-    pub fn remove(&self, id: &str) -> bool {
+    /// Stops polling `id` and forgets its live record; true if it was polled. Waits for the
+    /// poller to end first: a poll finishing on another thread would otherwise write the
+    /// record back after it was removed.
+    pub async fn remove(&self, id: &str) -> bool {
         let poller = self.pollers.lock().remove(id);
+        let polled = poller.is_some();
+        if let Some(p) = poller {
+            p.task.abort();
+            let _ = p.task.await;
+        }
         self.shared.store.remove(id);
-        poller.map(|p| p.task.abort()).is_some()
+        polled
     }
 
     /// Polls `id` now rather than at its next turn; false if it is not polled.

@@ -257,7 +257,7 @@ pub async fn remove(
         .miners()
         .remove(&id)
         .map_err(|e| ApiError::internal(format!("removing miner {id:?}: {e}")))?;
-    let polled = manager.remove(&id);
+    let polled = manager.remove(&id).await;
     if !stored && !polled {
         return Err(miner_not_found(&id));
     }
