@@ -65,13 +65,22 @@ pub struct Config {
     pub miners: Vec<MinerConfig>,
 }
 
-/// `[defaults]`.
+/// `[defaults]`: how miners are polled.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
     /// Seconds between polls of each miner.
     #[serde(default = "default_poll_seconds")]
     pub poll_seconds: u64,
+    /// Longest wait for one request to a miner, ms.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u32,
+    /// Consecutive failed polls before a miner is shown offline.
+    #[serde(default = "default_offline_after")]
+    pub offline_after: u32,
+    /// Polls running at once across the fleet.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
 }
 
 /// `[auth]`.
@@ -94,6 +103,9 @@ impl Default for Defaults {
     fn default() -> Self {
         Defaults {
             poll_seconds: default_poll_seconds(),
+            timeout_ms: default_timeout_ms(),
+            offline_after: default_offline_after(),
+            max_concurrent: default_max_concurrent(),
         }
     }
 }
@@ -106,6 +118,15 @@ fn default_data_dir() -> PathBuf {
 }
 fn default_poll_seconds() -> u64 {
     10
+}
+fn default_timeout_ms() -> u32 {
+    5_000
+}
+fn default_offline_after() -> u32 {
+    2
+}
+fn default_max_concurrent() -> usize {
+    256
 }
 
 impl Config {
@@ -143,11 +164,24 @@ impl Config {
             key,
             message,
         };
-        if config.defaults.poll_seconds == 0 {
-            return Err(invalid(
-                "defaults.poll_seconds".into(),
-                "must be at least 1".into(),
-            ));
+        let d = &config.defaults;
+        for (key, bad, why) in [
+            ("poll_seconds", d.poll_seconds == 0, "must be at least 1"),
+            (
+                "timeout_ms",
+                !(100..=60_000).contains(&d.timeout_ms),
+                "must be 100 to 60000",
+            ),
+            ("offline_after", d.offline_after == 0, "must be at least 1"),
+            (
+                "max_concurrent",
+                d.max_concurrent == 0,
+                "must be at least 1",
+            ),
+        ] {
+            if bad {
+                return Err(invalid(format!("defaults.{key}"), why.into()));
+            }
         }
         if let Some(i) = config.auth.tokens.iter().position(|t| t.trim().len() < 16) {
             return Err(invalid(
@@ -235,6 +269,11 @@ mod tests {
         );
         assert!(Config::parse("listen = \"nowhere\"\n", "a.toml").is_err());
         assert!(Config::parse("[defaults]\npoll_seconds = 0\n", "a.toml").is_err());
+        let e = Config::parse("[defaults]\ntimeout_ms = 5\n", "a.toml").expect_err("tiny");
+        assert_eq!(
+            e.to_string(),
+            "a.toml: defaults.timeout_ms: must be 100 to 60000"
+        );
         let e = Config::parse("[auth]\ntokens = [\"short\"]\n", "a.toml").expect_err("short");
         assert!(e.to_string().starts_with("a.toml: auth.tokens[0]: "), "{e}");
     }

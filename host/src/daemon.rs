@@ -2,6 +2,7 @@
 //! together, run until a stop signal, and stopped in order.
 
 use crate::cli::plugins::load_plugins;
+use crate::config::Defaults;
 use crate::hub::Hub;
 use crate::manager::{ManagerConfig, MinerManager};
 use crate::runtime::{HostServices, Runtime, RuntimeConfig};
@@ -22,8 +23,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Extra plugin folders.
     pub plugin_dirs: Vec<PathBuf>,
-    /// Poll interval, seconds.
-    pub poll_seconds: u64,
+    /// Poll interval, timeouts, offline threshold, concurrency.
+    pub polling: Defaults,
     /// Auth and WebSocket settings of the API.
     pub api: ApiConfig,
 }
@@ -78,10 +79,13 @@ pub async fn serve_daemon_until(
         store: Arc::new(StoreView::new(miners.clone(), storage.clone())),
         ..Default::default()
     };
-    let config = RuntimeConfig {
+    let mut config = RuntimeConfig {
         cache_dir: Some(args.data_dir.join("plugin-cache")),
         ..Default::default()
     };
+    let p = &args.polling;
+    config.limits.io_timeout_ms = p.timeout_ms;
+    config.limits.io_timeout_max_ms = config.limits.io_timeout_max_ms.max(p.timeout_ms);
     let runtime = Runtime::new(config, services)?;
     let state = AppState::new(
         miners.clone(),
@@ -100,9 +104,19 @@ pub async fn serve_daemon_until(
     let plugins = load_plugins(&runtime, &args.plugin_dirs).await;
     tracing::info!(count = plugins.len(), "plugins loaded");
 
+    let defaults = ManagerConfig::default();
     let manager_config = ManagerConfig {
-        poll_interval: std::time::Duration::from_secs(args.poll_seconds.max(1)),
-        ..Default::default()
+        poll_interval: std::time::Duration::from_secs(p.poll_seconds.max(1)),
+        offline_after: p.offline_after.max(1),
+        max_concurrent: p.max_concurrent.max(1),
+        probe: crate::discovery::ProbeConfig {
+            timeout: defaults
+                .probe
+                .timeout
+                .min(std::time::Duration::from_millis(u64::from(p.timeout_ms))),
+            ..defaults.probe.clone()
+        },
+        ..defaults
     };
     let manager = Arc::new(MinerManager::new(
         miners,

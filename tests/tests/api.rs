@@ -3,6 +3,7 @@
 //! and tokio-tungstenite.
 
 use futures_util::{SinkExt, StreamExt};
+use solomon_host::config::Defaults;
 use solomon_host::daemon::{Settings, open_storage, serve_daemon_until};
 use solomon_host::server::{ApiConfig, AuthConfig};
 use solomon_host::simulate::{Fleet, FleetConfig, Scenario};
@@ -33,7 +34,10 @@ impl Daemon {
             listen: addr,
             data_dir: dir.path().to_path_buf(),
             plugin_dirs: Vec::new(),
-            poll_seconds: 1,
+            polling: Defaults {
+                poll_seconds: 1,
+                ..Default::default()
+            },
             api: ApiConfig {
                 auth: AuthConfig {
                     tokens: vec![TOKEN.into()],

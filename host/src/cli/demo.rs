@@ -97,7 +97,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         listen: args.listen,
         data_dir,
         plugin_dirs: Vec::new(),
-        poll_seconds: args.poll_seconds,
+        polling: crate::config::Defaults {
+            poll_seconds: args.poll_seconds,
+            ..Default::default()
+        },
         api: ApiConfig {
             auth: ensure_token(auth, "demo")?,
             ..Default::default()

@@ -55,10 +55,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             args.plugin_dirs.clone(),
         ]
         .concat(),
-        poll_seconds: args
-            .poll_seconds
-            .or(config.as_ref().map(|c| c.defaults.poll_seconds))
-            .unwrap_or(10),
+        polling: {
+            let mut d = config
+                .as_ref()
+                .map(|c| c.defaults.clone())
+                .unwrap_or_default();
+            if let Some(s) = args.poll_seconds {
+                d.poll_seconds = s;
+            }
+            d
+        },
         api: ApiConfig::default(),
     };
     let mut auth = config

@@ -204,6 +204,13 @@ pub async fn serve(
         shutdown.await;
         hub.close();
     };
+    // No Nagle: WebSocket changes are small writes that must leave at once, not wait up to
+    // 40 ms for an ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY not set: {e}");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -95,7 +95,9 @@ async fn polls(addr: SocketAddr) -> anyhow::Result<u64> {
 
 /// One WebSocket client subscribed to the fleet, collecting latencies until `stop`.
 async fn client(addr: SocketAddr, until: tokio::time::Instant) -> anyhow::Result<(Vec<f64>, u64)> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/ws")).await?;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/api/v1/ws"), None, true)
+            .await?;
     ws.send(tokio_tungstenite::tungstenite::Message::Text(
         r#"{"op":"subscribe","topics":["fleet"]}"#.into(),
     ))
@@ -162,7 +164,10 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
         listen: addr,
         data_dir: dir.clone(),
         plugin_dirs: Vec::new(),
-        poll_seconds: args.poll_seconds,
+        polling: crate::config::Defaults {
+            poll_seconds: args.poll_seconds,
+            ..Default::default()
+        },
         api: ApiConfig {
             auth: AuthConfig {
                 tokens: vec![crate::daemon::random_token()?],
