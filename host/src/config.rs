@@ -60,6 +60,13 @@ pub struct Config {
     /// API tokens and origins.
     #[serde(default)]
     pub auth: Auth,
+    /// How alerts behave.
+    #[serde(default)]
+    pub alerts: AlertsSection,
+    /// Each rule's settings, `[rules.<plugin name>]`, with per-miner overrides in
+    /// `[rules.<plugin name>.miners.<miner id>]`.
+    #[serde(default)]
+    pub rules: std::collections::BTreeMap<String, toml::Table>,
     /// The miners, `[[miner]]` tables.
     #[serde(default, rename = "miner")]
     pub miners: Vec<MinerConfig>,
@@ -81,6 +88,41 @@ pub struct Defaults {
     /// Polls running at once across the fleet.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent: usize,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// Minutes after an alert fired during which it is not reported again if it flaps.
+    #[serde(default = "default_cooldown_minutes")]
+    pub cooldown_minutes: u64,
+}
+
+impl Default for AlertsSection {
+    fn default() -> Self {
+        AlertsSection {
+            cooldown_minutes: default_cooldown_minutes(),
+        }
+    }
+}
+
+fn default_cooldown_minutes() -> u64 {
+    15
+}
+
+impl Config {
+    /// The alert engine's configuration.
+    pub fn alert_config(&self) -> crate::alerts::AlertConfig {
+        crate::alerts::AlertConfig {
+            cooldown: std::time::Duration::from_secs(self.alerts.cooldown_minutes * 60),
+            rules: self
+                .rules
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+                .collect(),
+        }
+    }
 }
 
 /// `[auth]`.
@@ -229,6 +271,12 @@ mod tests {
             .expect("the example is valid");
         assert_eq!(c.defaults.poll_seconds, 10);
         assert_eq!(c.auth.tokens.len(), 1);
+        let alerts = c.alert_config();
+        assert_eq!(alerts.cooldown.as_secs(), 15 * 60);
+        assert_eq!(
+            alerts.rule_config("rule-hot-chip", "garage-s19"),
+            r#"{"max_chip_c":85,"samples":3}"#
+        );
         let m = c.miners();
         assert_eq!(m[0].id, "10.0.0.50");
         assert_eq!(

@@ -1,6 +1,7 @@
 //! The daemon as a whole: the store, storage, hub, plugins, miner manager and API wired
 //! together, run until a stop signal, and stopped in order.
 
+use crate::alerts::{AlertConfig, AlertEngine};
 use crate::cli::plugins::load_plugins;
 use crate::config::Defaults;
 use crate::hub::Hub;
@@ -27,6 +28,8 @@ pub struct Settings {
     pub polling: Defaults,
     /// Auth and WebSocket settings of the API.
     pub api: ApiConfig,
+    /// Alert cooldown and rule settings.
+    pub alerts: AlertConfig,
 }
 
 /// A fresh random token (128 bits, hex), for a daemon started without one.
@@ -118,12 +121,19 @@ pub async fn serve_daemon_until(
         },
         ..defaults
     };
+    let (drivers, rules): (Vec<_>, Vec<_>) = plugins
+        .iter()
+        .cloned()
+        .partition(|p| p.meta().world == crate::runtime::World::Driver);
+    tracing::info!(rules = rules.len(), "alert rules loaded");
+    let engine = AlertEngine::start(rules, storage.clone(), hub.clone(), args.alerts.clone());
     let manager = Arc::new(MinerManager::new(
         miners,
         storage.clone(),
-        plugins.clone(),
+        drivers,
         manager_config,
         hub.clone(),
+        Some(engine.sender()),
     ));
     let configured = storage.miners().list()?;
     tracing::info!(miners = configured.len(), "polling");
@@ -142,6 +152,7 @@ pub async fn serve_daemon_until(
     retention.abort();
     let finish = async {
         manager.shutdown().await;
+        engine.shutdown().await;
         let _ = stop_server.send(());
         let served = match server_early {
             Some(r) => r,

@@ -4,6 +4,7 @@
 //! rules in a sandbox, the host side of the plugin contract, and the daemon's services.
 //! The `solomon` binary is a thin command line over it.
 
+pub mod alerts;
 pub mod builtin;
 pub mod cli;
 pub mod config;

@@ -3,6 +3,7 @@
 //! and tokio-tungstenite.
 
 use futures_util::{SinkExt, StreamExt};
+use solomon_host::alerts::AlertConfig;
 use solomon_host::config::Defaults;
 use solomon_host::daemon::{Settings, open_storage, serve_daemon_until};
 use solomon_host::server::{ApiConfig, AuthConfig};
@@ -27,17 +28,28 @@ struct Daemon {
 impl Daemon {
     /// A daemon on `addr` polling `miners` every second.
     async fn start(addr: SocketAddr, miners: Vec<MinerConfig>) -> Daemon {
+        Self::start_with(addr, miners, Vec::new(), AlertConfig::default()).await
+    }
+
+    /// The same, with plugin folders and alert settings.
+    async fn start_with(
+        addr: SocketAddr,
+        miners: Vec<MinerConfig>,
+        plugin_dirs: Vec<std::path::PathBuf>,
+        alerts: AlertConfig,
+    ) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let storage = open_storage(dir.path()).expect("storage");
         storage.miners().put_all(&miners).expect("miners");
         let settings = Settings {
             listen: addr,
             data_dir: dir.path().to_path_buf(),
-            plugin_dirs: Vec::new(),
+            plugin_dirs,
             polling: Defaults {
                 poll_seconds: 1,
                 ..Default::default()
             },
+            alerts,
             api: ApiConfig {
                 auth: AuthConfig {
                     tokens: vec![TOKEN.into()],
@@ -534,5 +546,124 @@ async fn metrics_parse_as_prometheus_text() {
     assert!(is_histogram("solomon_store_write_lock_wait_seconds"));
     assert!(is_histogram("solomon_poll_duration_seconds"));
     drop(ws);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overheating_miner_fires_one_alert_that_resolves_and_is_not_repeated_in_the_cooldown() {
+    let fleet = Fleet::start(FleetConfig {
+        axeos: 1,
+        cgminer: 0,
+        first_ip: Ipv4Addr::new(127, 0, 33, 1),
+        http_port: 18198,
+        ..Default::default()
+    })
+    .await
+    .expect("simulator");
+    fleet.set_scenario(0, Scenario::Overheat);
+    let rules = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        solomon_tests::plugins::RULE_HOT_CHIP,
+        rules.path().join("rule-hot-chip.wasm"),
+    )
+    .expect("copy rule");
+    let alerts = AlertConfig {
+        rules: [(
+            "rule-hot-chip".to_string(),
+            serde_json::json!({"max_chip_c": 70, "samples": 2}),
+        )]
+        .into_iter()
+        .collect(),
+        ..Default::default()
+    };
+    let addr: SocketAddr = "127.0.33.200:18199".parse().expect("addr");
+    let d = Daemon::start_with(
+        addr,
+        sim_miners(&fleet, 18198, 14198),
+        vec![rules.path().to_path_buf()],
+        alerts,
+    )
+    .await;
+    let mut ws = ws_connect(addr, "/api/v1/ws").await;
+    subscribe(&mut ws, &["alerts"]).await;
+    assert_eq!(next_json(&mut ws).await["type"], "subscribed");
+    assert_eq!(next_json(&mut ws).await["alerts"], serde_json::json!([]));
+
+    // Two hot samples in a row: it fires, once.
+    let fired = next_json(&mut ws).await;
+    assert_eq!(fired["type"], "alert", "{fired}");
+    let a = &fired["alert"];
+    assert_eq!(
+        (
+            a["rule"].as_str(),
+            a["miner"].as_str(),
+            a["key"].as_str(),
+            a["firing"].as_bool()
+        ),
+        (Some("rule-hot-chip"), Some("m0"), Some("chip"), Some(true)),
+        "{a}"
+    );
+    let first_fire = a["since_ms"].as_u64();
+    let listed = http(addr, "GET", "/api/v1/alerts?firing=true", None, None)
+        .await
+        .json();
+    assert_eq!(
+        listed["alerts"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+
+    // Acknowledge: needs the token.
+    let ack = r#"{"rule":"rule-hot-chip","miner":"m0","key":"chip","by":"me"}"#;
+    let r = http(addr, "POST", "/api/v1/alerts/ack", None, Some(ack)).await;
+    assert_eq!(r.status, 401);
+    let r = http(addr, "POST", "/api/v1/alerts/ack", Some(TOKEN), Some(ack)).await;
+    assert_eq!(
+        (r.status, r.json()["acked_by"].as_str()),
+        (200, Some("me")),
+        "{}",
+        r.body
+    );
+
+    // Cooled down: resolved.
+    fleet.set_scenario(0, Scenario::Normal);
+    let start = Instant::now();
+    loop {
+        let m = next_json(&mut ws).await;
+        if m["type"] == "alert" && m["alert"]["firing"] == false {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "never resolved");
+    }
+    // Hot again within the cooldown: shown firing, but not a new firing (same since_ms).
+    fleet.set_scenario(0, Scenario::Overheat);
+    let start = Instant::now();
+    loop {
+        let m = next_json(&mut ws).await;
+        if m["type"] == "alert" && m["alert"]["firing"] == true {
+            assert_eq!(
+                m["alert"]["since_ms"].as_u64(),
+                first_fire,
+                "suppressed, not re-fired: {m}"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never firing again"
+        );
+    }
+    let plugins = http(addr, "GET", "/api/v1/plugins", None, None)
+        .await
+        .json();
+    let rule = plugins["plugins"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["plugin"]["name"] == "rule-hot-chip"))
+        .cloned()
+        .expect("rule listed");
+    assert!(
+        rule["stats"]["calls"].as_u64().is_some_and(|c| c >= 4),
+        "{rule}"
+    );
     d.stop().await;
 }

@@ -101,6 +101,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             poll_seconds: args.poll_seconds,
             ..Default::default()
         },
+        alerts: Default::default(),
         api: ApiConfig {
             auth: ensure_token(auth, "demo")?,
             ..Default::default()

@@ -66,6 +66,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             d
         },
         api: ApiConfig::default(),
+        alerts: config
+            .as_ref()
+            .map(|c| c.alert_config())
+            .unwrap_or_default(),
     };
     let mut auth = config
         .as_ref()

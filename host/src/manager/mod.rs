@@ -9,6 +9,7 @@ mod stats;
 
 pub use stats::PollStats;
 
+use crate::alerts::RuleEvent;
 use crate::discovery::ProbeConfig;
 use crate::hub::Hub;
 use crate::runtime::Plugin;
@@ -68,6 +69,7 @@ pub(crate) struct Shared {
     pub permits: Semaphore,
     pub ingest: mpsc::Sender<MinerRecord>,
     pub hub: Arc<Hub>,
+    pub events: Option<mpsc::Sender<RuleEvent>>,
     pub stats: PollStats,
 }
 
@@ -86,13 +88,15 @@ pub struct MinerManager {
 
 impl MinerManager {
     /// Starts the storage batcher; add miners with [`MinerManager::add`]. Every polled record
-    /// goes to `store`, to `storage` (batched) and to `hub`.
+    /// goes to `store`, to `storage` (batched), to `hub`, and as an event to `events` (the
+    /// alert engine) when given.
     pub fn new(
         store: Arc<MinerStore>,
         storage: Arc<Storage>,
         drivers: Vec<Arc<Plugin>>,
         config: ManagerConfig,
         hub: Arc<Hub>,
+        events: Option<mpsc::Sender<RuleEvent>>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(65_536);
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -104,6 +108,7 @@ impl MinerManager {
             config,
             ingest: tx,
             hub,
+            events,
             stats: PollStats::default(),
         });
         MinerManager {

@@ -177,9 +177,15 @@ async fn poll_once(shared: &Shared, st: &mut PollerState, started: tokio::time::
             // The store is keyed by the configured id; the driver's own id is the MAC.
             record.id = st.miner.id.clone();
             record.host = st.miner.host.clone();
+            // One poller per miner: nothing else writes this id between the get and the set.
+            let previous = shared.store.get(&st.miner.id);
             let snap = shared.store.set(record.clone());
             shared.hub.miner_updated(&snap);
-            shared.ingest.send(record).await.is_ok()
+            if shared.ingest.send(record).await.is_err() {
+                return false;
+            }
+            send_events(shared, previous, snap).await;
+            true
         }
         Err(why) => {
             st.failures += 1;
@@ -190,6 +196,38 @@ async fn poll_once(shared: &Shared, st: &mut PollerState, started: tokio::time::
                 st.driver = None;
             }
             true
+        }
+    }
+}
+
+/// Tells the alert engine: a sample, and a state change when there was one.
+async fn send_events(
+    shared: &Shared,
+    previous: Option<crate::state::Snapshot>,
+    snap: crate::state::Snapshot,
+) {
+    use crate::alerts::{RuleEvent, RuleEventKind};
+    let Some(tx) = &shared.events else {
+        return;
+    };
+    let (id, ts_ms, now) = (snap.record.id.clone(), snap.record.ts_ms, snap.record.state);
+    let mut kinds = vec![RuleEventKind::Sample];
+    if let Some(before) = previous.as_ref().map(|p| p.record.state)
+        && before != now
+    {
+        kinds.insert(0, RuleEventKind::StateChange(before, now));
+    }
+    for kind in kinds {
+        let ev = RuleEvent {
+            miner: id.clone(),
+            kind,
+            previous: previous.clone(),
+            current: Some(snap.clone()),
+            ts_ms,
+        };
+        // Waits when the engine is behind: events are never dropped.
+        if tx.send(ev).await.is_err() {
+            return;
         }
     }
 }
@@ -209,6 +247,7 @@ async fn mark_offline(shared: &Shared, miner: &MinerConfig, failures: u32, why: 
         r.efficiency_j_th = None;
         r.fans.clear();
     };
+    let previous = shared.store.get(&miner.id);
     let snap = match shared.store.update(&miner.id, offline) {
         Ok(s) => s,
         Err(_) => {
@@ -223,6 +262,12 @@ async fn mark_offline(shared: &Shared, miner: &MinerConfig, failures: u32, why: 
         }
     };
     shared.hub.miner_updated(&snap);
+    if previous
+        .as_ref()
+        .is_none_or(|p| p.record.state != MinerState::Offline)
+    {
+        send_events(shared, previous, snap.clone()).await;
+    }
     if failures == shared.config.offline_after {
         tracing::warn!(miner = %miner.id, "miner offline: {why}");
         let _ = shared.ingest.send(snap.record.clone()).await;
@@ -255,6 +300,7 @@ mod tests {
             permits: tokio::sync::Semaphore::new(1),
             ingest: tx,
             hub: Arc::new(crate::hub::Hub::new(16)),
+            events: None,
             stats: Default::default(),
         });
         let miner = MinerConfig {

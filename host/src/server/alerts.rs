@@ -1,7 +1,7 @@
 //! `/api/v1/alerts`: the current state of every alert, firing first.
 
 use super::AppState;
-use super::error::{ApiError, ApiQuery, ErrorBody};
+use super::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
 use crate::storage::AlertState;
 use axum::extract::State;
 use axum::response::Json;
@@ -47,4 +47,43 @@ pub async fn list(
             .then(b.updated_ms.cmp(&a.updated_ms))
     });
     Ok(Json(AlertList { alerts }))
+}
+
+/// Which alert to acknowledge, and who does.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckRequest {
+    /// Rule plugin name.
+    pub rule: String,
+    /// Miner id.
+    pub miner: String,
+    /// The rule's key for the alert (`chip`, ...).
+    pub key: String,
+    /// Who acknowledges it (default `api`).
+    pub by: Option<String>,
+}
+
+/// Acknowledges an alert: it stays as it is, marked as seen by someone.
+#[utoipa::path(post, path = "/api/v1/alerts/ack", operation_id = "ack_alert", tag = "alerts",
+    request_body = AckRequest, security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn ack(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<AckRequest>,
+) -> Result<Json<AlertState>, ApiError> {
+    let by = req.by.as_deref().unwrap_or("api");
+    match crate::alerts::acknowledge(state.storage()?, &req.rule, &req.miner, &req.key, by) {
+        Ok(Some(a)) => {
+            state
+                .hub()
+                .alert(&serde_json::to_value(&a).unwrap_or_default());
+            Ok(Json(a))
+        }
+        Ok(None) => Err(ApiError::not_found(
+            "alert_not_found",
+            format!("no alert {}/{}/{}", req.rule, req.miner, req.key),
+        )),
+        Err(e) => Err(ApiError::internal(format!("acknowledging: {e}"))),
+    }
 }

@@ -145,6 +145,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(history::history))
         .routes(routes!(fleet::summary))
         .routes(routes!(alerts::list))
+        .routes(routes!(alerts::ack))
         .routes(routes!(plugins::list))
 }
 

@@ -168,6 +168,7 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
             poll_seconds: args.poll_seconds,
             ..Default::default()
         },
+        alerts: Default::default(),
         api: ApiConfig {
             auth: AuthConfig {
                 tokens: vec![crate::daemon::random_token()?],

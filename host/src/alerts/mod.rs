@@ -1,0 +1,371 @@
+//! The alert engine: every poll becomes an event for every loaded rule plugin; the rules say
+//! which conditions hold, and the host owns what follows (the lifecycle in [`lifecycle`]):
+//! firing, resolved, deduplicated, a cooldown against flapping, acknowledgement. Every change
+//! is stored with its history in one sled transaction and published on the `alerts` topic.
+//!
+//! Events arrive on a bounded channel from the miner manager and are evaluated one at a time
+//! in arrival order, so each rule sees a miner's samples in the order they were polled.
+
+pub mod lifecycle;
+
+use crate::hub::Hub;
+use crate::runtime::Plugin;
+use crate::runtime::rule_types::Severity;
+use crate::runtime::rule_types::{Alert, Event, EventKind};
+use crate::state::Snapshot;
+use crate::storage::{AlertEvent, AlertState, Storage, StorageError};
+use lifecycle::{Current, Decision, decide};
+use solomon_plugin_sdk::MinerState;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// What happened to a miner.
+#[derive(Debug, Clone)]
+pub enum RuleEventKind {
+    /// A poll produced a record.
+    Sample,
+    /// Its state changed (`hashing` -> `offline`, ...).
+    StateChange(MinerState, MinerState),
+}
+
+/// One event for the rules.
+#[derive(Debug, Clone)]
+pub struct RuleEvent {
+    /// Miner id.
+    pub miner: String,
+    /// What happened.
+    pub kind: RuleEventKind,
+    /// The record before, if any.
+    pub previous: Option<Snapshot>,
+    /// The record now.
+    pub current: Option<Snapshot>,
+    /// When, Unix ms.
+    pub ts_ms: u64,
+}
+
+/// How the engine treats alerts.
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    /// A resolved alert that fires again within this time of its last firing is shown firing
+    /// but not reported again.
+    pub cooldown: Duration,
+    /// Each rule's configuration by plugin name, a JSON object; its `miners` member holds
+    /// per-miner overrides (`{"max_chip_c": 70, "miners": {"garage-s19": {"max_chip_c": 85}}}`).
+    pub rules: BTreeMap<String, serde_json::Value>,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            cooldown: Duration::from_secs(15 * 60),
+            rules: BTreeMap::new(),
+        }
+    }
+}
+
+impl AlertConfig {
+    /// The JSON object a rule gets for `miner`: its config with the miner's overrides merged.
+    pub fn rule_config(&self, rule: &str, miner: &str) -> String {
+        let mut base = match self.rules.get(rule) {
+            Some(serde_json::Value::Object(m)) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        if let Some(serde_json::Value::Object(per)) = base.remove("miners")
+            && let Some(serde_json::Value::Object(o)) = per.get(miner)
+        {
+            for (k, v) in o {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::Value::Object(base).to_string()
+    }
+}
+
+/// Counters of the engine.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Rule evaluations run.
+    pub evaluations: std::sync::atomic::AtomicU64,
+    /// Evaluations that failed (a trap, or the rule's own error).
+    pub failures: std::sync::atomic::AtomicU64,
+}
+
+/// The running engine.
+pub struct AlertEngine {
+    tx: mpsc::Sender<RuleEvent>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: JoinHandle<()>,
+    stats: Arc<EngineStats>,
+}
+
+impl AlertEngine {
+    /// Starts evaluating `rules` on the events sent to [`AlertEngine::sender`].
+    pub fn start(
+        rules: Vec<Arc<Plugin>>,
+        storage: Arc<Storage>,
+        hub: Arc<Hub>,
+        config: AlertConfig,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(16_384);
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let stats = Arc::new(EngineStats::default());
+        let engine = Engine {
+            rules,
+            storage,
+            hub,
+            config,
+            stats: stats.clone(),
+        };
+        let task = tokio::spawn(run(rx, stopped, engine));
+        AlertEngine {
+            tx,
+            stop,
+            task,
+            stats,
+        }
+    }
+
+    /// Where the manager sends events.
+    pub fn sender(&self) -> mpsc::Sender<RuleEvent> {
+        self.tx.clone()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// Evaluates every event already sent, then stops.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Critical => "critical",
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+struct Engine {
+    rules: Vec<Arc<Plugin>>,
+    storage: Arc<Storage>,
+    hub: Arc<Hub>,
+    config: AlertConfig,
+    stats: Arc<EngineStats>,
+}
+
+async fn run(
+    mut rx: mpsc::Receiver<RuleEvent>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+    engine: Engine,
+) {
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => engine.evaluate(&ev).await,
+                None => return,
+            },
+            _ = &mut stop => {
+                while let Ok(ev) = rx.try_recv() {
+                    engine.evaluate(&ev).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Runs every rule on `ev` and applies their verdicts.
+    async fn evaluate(&self, ev: &RuleEvent) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Serialized once, shared by every rule.
+        let previous = ev.previous.as_ref().map(|s| s.record.to_json());
+        let current = ev.current.as_ref().map(|s| s.record.to_json());
+        let kind = match &ev.kind {
+            RuleEventKind::Sample => EventKind::Sample,
+            RuleEventKind::StateChange(a, b) => {
+                EventKind::StateChange((a.as_str().to_string(), b.as_str().to_string()))
+            }
+        };
+        for rule in &self.rules {
+            let name = &rule.meta().name;
+            let event = Event {
+                miner_id: ev.miner.clone(),
+                kind: kind.clone(),
+                previous: previous.clone(),
+                current: current.clone(),
+                config: self.config.rule_config(name, &ev.miner),
+                ts_ms: ev.ts_ms,
+            };
+            self.stats.evaluations.fetch_add(1, Relaxed);
+            let alerts = match rule.evaluate(event).await {
+                Ok(Ok(alerts)) => alerts,
+                Ok(Err(msg)) => {
+                    self.stats.failures.fetch_add(1, Relaxed);
+                    tracing::warn!(rule = %name, miner = %ev.miner, "rule failed: {msg}");
+                    continue;
+                }
+                Err(e) => {
+                    self.stats.failures.fetch_add(1, Relaxed);
+                    tracing::warn!(rule = %name, miner = %ev.miner, "rule call failed: {e}");
+                    continue;
+                }
+            };
+            for a in alerts {
+                match apply(
+                    &self.storage,
+                    name,
+                    &ev.miner,
+                    &a,
+                    now_ms(),
+                    self.config.cooldown,
+                ) {
+                    Ok(Some(state)) => {
+                        if state.firing && state.updated_ms == state.since_ms {
+                            tracing::warn!(rule = %name, miner = %ev.miner, key = %state.key, "alert: {}", state.message);
+                        }
+                        self.hub
+                            .alert(&serde_json::to_value(&state).unwrap_or_default());
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(rule = %name, miner = %ev.miner, "storing an alert failed: {e}")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies one verdict; returns the alert's new state when it changed.
+pub fn apply(
+    storage: &Storage,
+    rule: &str,
+    miner: &str,
+    a: &Alert,
+    now: u64,
+    cooldown: Duration,
+) -> Result<Option<AlertState>, StorageError> {
+    let alerts = storage.alerts();
+    let stored = alerts.get(rule, miner, &a.key)?;
+    let current = stored.as_ref().map(|s| Current {
+        firing: s.firing,
+        fired_ms: s.since_ms,
+    });
+    let (kind, state) = match decide(current, a.firing, now, cooldown) {
+        Decision::Keep => return Ok(None),
+        Decision::Fire => (
+            "fired",
+            AlertState {
+                firing: true,
+                ..fresh_state(rule, miner, a, now)
+            },
+        ),
+        Decision::Suppress => (
+            "suppressed",
+            AlertState {
+                firing: true,
+                message: a.message.clone(),
+                updated_ms: now,
+                ..stored
+                    .clone()
+                    .unwrap_or_else(|| fresh_state(rule, miner, a, now))
+            },
+        ),
+        Decision::Resolve => (
+            "resolved",
+            AlertState {
+                firing: false,
+                message: a.message.clone(),
+                updated_ms: now,
+                ..stored
+                    .clone()
+                    .unwrap_or_else(|| fresh_state(rule, miner, a, now))
+            },
+        ),
+    };
+    alerts.record(&AlertEvent {
+        ts_ms: now,
+        kind: kind.to_string(),
+        alert: state.clone(),
+    })?;
+    Ok(Some(state))
+}
+
+/// A new alert's state (suppress and resolve happen to stored alerts; for them it is only a
+/// fallback that keeps this total).
+fn fresh_state(rule: &str, miner: &str, a: &Alert, now: u64) -> AlertState {
+    AlertState {
+        rule: rule.to_string(),
+        miner: miner.to_string(),
+        key: a.key.clone(),
+        severity: severity(a.severity).to_string(),
+        message: a.message.clone(),
+        firing: a.firing,
+        since_ms: now,
+        updated_ms: now,
+        acked_by: None,
+    }
+}
+
+/// Marks an alert acknowledged by `by`; the new state, or `None` if there is no such alert.
+pub fn acknowledge(
+    storage: &Storage,
+    rule: &str,
+    miner: &str,
+    key: &str,
+    by: &str,
+) -> Result<Option<AlertState>, StorageError> {
+    let Some(mut state) = storage.alerts().get(rule, miner, key)? else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    state.acked_by = Some(by.to_string());
+    state.updated_ms = now;
+    storage.alerts().record(&AlertEvent {
+        ts_ms: now,
+        kind: "acknowledged".into(),
+        alert: state.clone(),
+    })?;
+    Ok(Some(state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_miner_overrides_win() {
+        let c = AlertConfig {
+            rules: [(
+                "rule-hot-chip".to_string(),
+                serde_json::json!({"max_chip_c": 70, "samples": 3, "miners": {"s19": {"max_chip_c": 85}}}),
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&c.rule_config("rule-hot-chip", "s19")).unwrap_or_default();
+        assert_eq!(v, serde_json::json!({"max_chip_c": 85, "samples": 3}));
+        let v: serde_json::Value =
+            serde_json::from_str(&c.rule_config("rule-hot-chip", "other")).unwrap_or_default();
+        assert_eq!(v, serde_json::json!({"max_chip_c": 70, "samples": 3}));
+        assert_eq!(c.rule_config("unknown", "x"), "{}");
+    }
+}
