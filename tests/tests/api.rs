@@ -136,6 +136,16 @@ async fn next_json(ws: &mut Ws) -> serde_json::Value {
     }
 }
 
+/// The next `alert` message of `rule`.
+async fn next_alert(ws: &mut Ws, rule: &str) -> serde_json::Value {
+    loop {
+        let m = next_json(ws).await;
+        if m["type"] == "alert" && m["alert"]["rule"] == rule {
+            return m;
+        }
+    }
+}
+
 async fn subscribe(ws: &mut Ws, topics: &[&str]) {
     let req = serde_json::json!({"op": "subscribe", "topics": topics}).to_string();
     ws.send(Message::Text(req.into())).await.expect("send");
@@ -590,8 +600,7 @@ async fn an_overheating_miner_fires_one_alert_that_resolves_and_is_not_repeated_
     assert_eq!(next_json(&mut ws).await["alerts"], serde_json::json!([]));
 
     // Two hot samples in a row: it fires, once.
-    let fired = next_json(&mut ws).await;
-    assert_eq!(fired["type"], "alert", "{fired}");
+    let fired = next_alert(&mut ws, "rule-hot-chip").await;
     let a = &fired["alert"];
     assert_eq!(
         (
@@ -607,11 +616,13 @@ async fn an_overheating_miner_fires_one_alert_that_resolves_and_is_not_repeated_
     let listed = http(addr, "GET", "/api/v1/alerts?firing=true", None, None)
         .await
         .json();
-    assert_eq!(
-        listed["alerts"].as_array().map(Vec::len),
-        Some(1),
-        "{listed}"
-    );
+    let hot: Vec<_> = listed["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["rule"] == "rule-hot-chip")
+        .collect();
+    assert_eq!(hot.len(), 1, "{listed}");
 
     // Acknowledge: needs the token.
     let ack = r#"{"rule":"rule-hot-chip","miner":"m0","key":"chip","by":"me"}"#;
@@ -629,8 +640,8 @@ async fn an_overheating_miner_fires_one_alert_that_resolves_and_is_not_repeated_
     fleet.set_scenario(0, Scenario::Normal);
     let start = Instant::now();
     loop {
-        let m = next_json(&mut ws).await;
-        if m["type"] == "alert" && m["alert"]["firing"] == false {
+        let m = next_alert(&mut ws, "rule-hot-chip").await;
+        if m["alert"]["firing"] == false {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(10), "never resolved");
@@ -639,8 +650,8 @@ async fn an_overheating_miner_fires_one_alert_that_resolves_and_is_not_repeated_
     fleet.set_scenario(0, Scenario::Overheat);
     let start = Instant::now();
     loop {
-        let m = next_json(&mut ws).await;
-        if m["type"] == "alert" && m["alert"]["firing"] == true {
+        let m = next_alert(&mut ws, "rule-hot-chip").await;
+        if m["alert"]["firing"] == true {
             assert_eq!(
                 m["alert"]["since_ms"].as_u64(),
                 first_fire,
@@ -665,5 +676,70 @@ async fn an_overheating_miner_fires_one_alert_that_resolves_and_is_not_repeated_
         rule["stats"]["calls"].as_u64().is_some_and(|c| c >= 4),
         "{rule}"
     );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipped_rules_report_an_overheat_an_offline_miner_and_a_block() {
+    let fleet = Fleet::start(FleetConfig {
+        axeos: 4,
+        cgminer: 0,
+        first_ip: Ipv4Addr::new(127, 0, 34, 1),
+        http_port: 18200,
+        ..Default::default()
+    })
+    .await
+    .expect("simulator");
+    fleet.set_scenario(0, Scenario::Overheat);
+    fleet.set_scenario(1, Scenario::Offline);
+    let addr: SocketAddr = "127.0.34.200:18201".parse().expect("addr");
+    let d = Daemon::start(addr, sim_miners(&fleet, 18200, 14200)).await;
+    let mut ws = ws_connect(addr, "/api/v1/ws").await;
+    subscribe(&mut ws, &["alerts"]).await;
+    // A block is a rise of the counter: seen once m2 has been polled before it.
+    let start = Instant::now();
+    while http(addr, "GET", "/api/v1/miners/m2", None, None)
+        .await
+        .json()["record"]["state"]
+        != "hashing"
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "m2 never polled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fleet.set_scenario(2, Scenario::BlockFound);
+    let mut firing = std::collections::BTreeSet::new();
+    let want: std::collections::BTreeSet<(String, String, String)> = [
+        ("rule-block-found", "m2", "block"),
+        ("rule-offline", "m1", "offline"),
+        ("rule-overheat", "m0", "chip"),
+    ]
+    .iter()
+    .map(|(r, m, k)| (r.to_string(), m.to_string(), k.to_string()))
+    .collect();
+    let start = Instant::now();
+    while !want.is_subset(&firing) {
+        let m = next_json(&mut ws).await;
+        if m["type"] == "alert" && m["alert"]["firing"] == true {
+            let a = &m["alert"];
+            let id = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+            firing.insert((id("rule"), id("miner"), id("key")));
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "only {firing:?}");
+    }
+    // The healthy miner raised nothing.
+    assert!(!firing.iter().any(|(_, m, _)| m == "m3"), "{firing:?}");
+    // Back online: the offline alert resolves.
+    fleet.set_scenario(1, Scenario::Normal);
+    loop {
+        let m = next_alert(&mut ws, "rule-offline").await;
+        if m["alert"]["firing"] == false {
+            assert_eq!(m["alert"]["miner"], "m1");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "offline never resolved"
+        );
+    }
     d.stop().await;
 }
