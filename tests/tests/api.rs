@@ -680,9 +680,9 @@ async fn an_overheating_miner_fires_one_alert_that_resolves_and_is_not_repeated_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shipped_rules_report_an_overheat_an_offline_miner_and_a_block() {
+async fn shipped_rules_report_overheat_offline_block_new_best_and_pool_change() {
     let fleet = Fleet::start(FleetConfig {
-        axeos: 4,
+        axeos: 6,
         cgminer: 0,
         first_ip: Ipv4Addr::new(127, 0, 34, 1),
         http_port: 18200,
@@ -706,12 +706,33 @@ async fn shipped_rules_report_an_overheat_an_offline_miner_and_a_block() {
         assert!(start.elapsed() < Duration::from_secs(10), "m2 never polled");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // So are a new best (against the best seen so far) and a pool change (against the first
+    // pool seen, when none is configured).
+    let start = Instant::now();
+    for id in ["m3", "m4"] {
+        while http(addr, "GET", &format!("/api/v1/miners/{id}"), None, None)
+            .await
+            .json()["record"]["state"]
+            != "hashing"
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{id} never polled"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Their first samples are already queued for the rules, ahead of any changed one.
     fleet.set_scenario(2, Scenario::BlockFound);
+    fleet.set_scenario(3, Scenario::NewBest);
+    fleet.set_scenario(4, Scenario::PoolChanged);
     let mut firing = std::collections::BTreeSet::new();
     let want: std::collections::BTreeSet<(String, String, String)> = [
         ("rule-block-found", "m2", "block"),
         ("rule-offline", "m1", "offline"),
         ("rule-overheat", "m0", "chip"),
+        ("rule-new-best", "m3", "best"),
+        ("rule-pool-changed", "m4", "pool"),
     ]
     .iter()
     .map(|(r, m, k)| (r.to_string(), m.to_string(), k.to_string()))
@@ -727,7 +748,7 @@ async fn shipped_rules_report_an_overheat_an_offline_miner_and_a_block() {
         assert!(start.elapsed() < Duration::from_secs(15), "only {firing:?}");
     }
     // The healthy miner raised nothing.
-    assert!(!firing.iter().any(|(_, m, _)| m == "m3"), "{firing:?}");
+    assert!(!firing.iter().any(|(_, m, _)| m == "m5"), "{firing:?}");
     // Back online: the offline alert resolves.
     fleet.set_scenario(1, Scenario::Normal);
     loop {
