@@ -202,18 +202,24 @@ impl Engine {
                 EventKind::StateChange((a.as_str().to_string(), b.as_str().to_string()))
             }
         };
-        for rule in &self.rules {
-            let name = &rule.meta().name;
+        // Every rule at once (each plugin has its own instances), verdicts applied in rule
+        // order afterwards: a rule still sees each miner's events one at a time, in order.
+        let calls = self.rules.iter().map(|rule| {
             let event = Event {
                 miner_id: ev.miner.clone(),
                 kind: kind.clone(),
                 previous: previous.clone(),
                 current: current.clone(),
-                config: self.config.rule_config(name, &ev.miner),
+                config: self.config.rule_config(&rule.meta().name, &ev.miner),
                 ts_ms: ev.ts_ms,
             };
+            rule.evaluate(event)
+        });
+        let verdicts = futures_util::future::join_all(calls).await;
+        for (rule, verdict) in self.rules.iter().zip(verdicts) {
+            let name = &rule.meta().name;
             self.stats.evaluations.fetch_add(1, Relaxed);
-            let alerts = match rule.evaluate(event).await {
+            let alerts = match verdict {
                 Ok(Ok(alerts)) => alerts,
                 Ok(Err(msg)) => {
                     self.stats.failures.fetch_add(1, Relaxed);

@@ -51,10 +51,14 @@ impl Rule for PoolChanged {
         let mut want = (configured("pool_url"), configured("pool_user"));
         if want.0.is_empty() && want.1.is_empty() {
             let key = format!("pool/{}", event.miner_id);
-            want = host::state::update_json(&key, |seen: Option<(String, String)>| {
-                seen.unwrap_or_else(|| now.clone())
-            })
-            .map_err(|e| e.to_string())?;
+            // Read first: the baseline is written once, not on every sample.
+            want = match host::state::get_json(&key).map_err(|e| e.to_string())? {
+                Some(seen) => seen,
+                None => host::state::update_json(&key, |seen: Option<(String, String)>| {
+                    seen.unwrap_or_else(|| now.clone())
+                })
+                .map_err(|e| e.to_string())?,
+            };
         }
         Ok(vec![match difference(&now, &want) {
             Some(why) => Alert::new("pool", Severity::Critical, why, true),

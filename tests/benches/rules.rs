@@ -1,0 +1,91 @@
+//! The alert engine's throughput: one poll event fanned out to 10 compiled rule plugins (the
+//! five shipped rules, twice), through the engine's queue, the WASM calls and the alert
+//! lifecycle against a sled database in a temp dir. Run:
+//! `cargo bench -p solomon-tests --bench rules`.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use solomon_host::alerts::{AlertConfig, AlertEngine, RuleEvent, RuleEventKind};
+use solomon_host::builtin::BUILTIN_PLUGINS;
+use solomon_host::hub::Hub;
+use solomon_host::runtime::{HostServices, Runtime, RuntimeConfig, World};
+use solomon_host::state::MinerStore;
+use solomon_host::storage::{Storage, StorageConfig};
+use solomon_plugin_sdk::{MinerRecord, MinerState};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = Arc::new(Storage::open(StorageConfig::new(dir.path())).expect("storage"));
+    let (engine, store) = rt.block_on(async {
+        let services = HostServices {
+            state: storage.plugin_state(),
+            ..Default::default()
+        };
+        let runtime = Runtime::new(RuntimeConfig::default(), services).expect("runtime");
+        let mut rules = Vec::new();
+        for _ in 0..2 {
+            for p in BUILTIN_PLUGINS {
+                let plugin = runtime.load(p.wasm.into()).await.expect("loads");
+                if plugin.meta().world == World::AlertRule {
+                    rules.push(Arc::new(plugin));
+                }
+            }
+        }
+        assert_eq!(rules.len(), 10, "five shipped rules, twice");
+        let hub = Arc::new(Hub::new(1024));
+        let engine = AlertEngine::start(rules, storage.clone(), hub, AlertConfig::default());
+        (engine, Arc::new(MinerStore::new()))
+    });
+    let mut n = 0u64;
+    let mut g = c.benchmark_group("alerts");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(10));
+    g.bench_function("one poll event fanned to 10 rules", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let tx = engine.sender();
+                let before = engine.stats().evaluations.load(Ordering::Relaxed);
+                let start = Instant::now();
+                for _ in 0..iters {
+                    n += 1;
+                    let snap = store.set(MinerRecord {
+                        id: format!("m{}", n % 100),
+                        make: "Bitaxe".into(),
+                        state: MinerState::Hashing,
+                        temp_c: Some(60.0 + (n % 20) as f64),
+                        hashrate_hs: Some(1.2e12),
+                        best_diff: Some(n as f64),
+                        ts_ms: n,
+                        ..Default::default()
+                    });
+                    let ev = RuleEvent {
+                        miner: snap.record.id.clone(),
+                        kind: RuleEventKind::Sample,
+                        previous: None,
+                        current: Some(snap),
+                        ts_ms: n,
+                    };
+                    tx.send(ev).await.expect("engine running");
+                }
+                let want = before + iters * 10;
+                while engine.stats().evaluations.load(Ordering::Relaxed) < want {
+                    tokio::task::yield_now().await;
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+    let evals = engine.stats().evaluations.load(Ordering::Relaxed);
+    eprintln!("{evals} rule evaluations in all");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
