@@ -16,7 +16,7 @@ use crate::state::Snapshot;
 use crate::storage::{AlertEvent, AlertState, Storage, StorageError};
 use lifecycle::{Current, Decision, decide};
 use solomon_plugin_sdk::MinerState;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -112,12 +112,29 @@ impl AlertEngine {
         let (tx, rx) = mpsc::channel(16_384);
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let stats = Arc::new(EngineStats::default());
+        let known = match storage.alerts().all() {
+            Ok(all) => all
+                .into_iter()
+                .map(|a| {
+                    let c = Current {
+                        firing: a.firing,
+                        fired_ms: a.since_ms,
+                    };
+                    ((a.rule, a.miner, a.key), c)
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!("reading stored alerts failed: {e}");
+                HashMap::new()
+            }
+        };
         let engine = Engine {
             rules,
             storage,
             hub,
             config,
             stats: stats.clone(),
+            known: parking_lot::Mutex::new(known),
         };
         let task = tokio::spawn(run(rx, stopped, engine));
         AlertEngine {
@@ -166,6 +183,9 @@ struct Engine {
     hub: Arc<Hub>,
     config: AlertConfig,
     stats: Arc<EngineStats>,
+    /// Each stored alert's lifecycle state, so the common verdict ("all fine", or "still
+    /// firing") is decided without reading the database. The engine is its only writer.
+    known: parking_lot::Mutex<HashMap<(String, String, String), Current>>,
 }
 
 async fn run(
@@ -233,15 +253,28 @@ impl Engine {
                 }
             };
             for a in alerts {
+                let id = (name.clone(), ev.miner.clone(), a.key.clone());
+                let known = self.known.lock().get(&id).copied();
+                let now = now_ms();
+                if decide(known, a.firing, now, self.config.cooldown) == Decision::Keep {
+                    continue;
+                }
                 match apply(
                     &self.storage,
                     name,
                     &ev.miner,
                     &a,
-                    now_ms(),
+                    now,
                     self.config.cooldown,
                 ) {
                     Ok(Some(state)) => {
+                        self.known.lock().insert(
+                            id,
+                            Current {
+                                firing: state.firing,
+                                fired_ms: state.since_ms,
+                            },
+                        );
                         if state.firing && state.updated_ms == state.since_ms {
                             tracing::warn!(rule = %name, miner = %ev.miner, key = %state.key, "alert: {}", state.message);
                         }
