@@ -3,8 +3,8 @@
 //! firing, resolved, deduplicated, a cooldown against flapping, acknowledgement. Every change
 //! is stored with its history in one sled transaction and published on the `alerts` topic.
 //!
-//! Events arrive on a bounded channel from the miner manager and are evaluated one at a time
-//! in arrival order, so each rule sees a miner's samples in the order they were polled.
+//! Events arrive on bounded channels from the miner manager, one per engine task, chosen by
+//! miner: each rule sees a miner's samples one at a time, in the order they were polled.
 
 pub mod lifecycle;
 
@@ -93,11 +93,38 @@ pub struct EngineStats {
     pub failures: std::sync::atomic::AtomicU64,
 }
 
+/// Events are spread over this many engine tasks by miner: one miner's events stay in order
+/// on one task, while calls for different miners overlap (a rule call is mostly a hand-off to
+/// the plugin's instances and back, so one task alone left the cores idle).
+const SHARDS: usize = 8;
+
+/// Where events go: the engine task of the event's miner.
+#[derive(Clone)]
+pub struct EventSender {
+    shards: Arc<[mpsc::Sender<RuleEvent>]>,
+}
+
+/// The engine has stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the alert engine has stopped")]
+pub struct EngineStopped;
+
+impl EventSender {
+    /// Queues `ev`, waiting while the engine is behind: events are never dropped.
+    pub async fn send(&self, ev: RuleEvent) -> Result<(), EngineStopped> {
+        let h = ev.miner.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let shard = &self.shards[(h % self.shards.len() as u64) as usize];
+        shard.send(ev).await.map_err(|_| EngineStopped)
+    }
+}
+
 /// The running engine.
 pub struct AlertEngine {
-    tx: mpsc::Sender<RuleEvent>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: JoinHandle<()>,
+    sender: EventSender,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
     stats: Arc<EngineStats>,
 }
 
@@ -109,8 +136,6 @@ impl AlertEngine {
         hub: Arc<Hub>,
         config: AlertConfig,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(16_384);
-        let (stop, stopped) = tokio::sync::oneshot::channel();
         let stats = Arc::new(EngineStats::default());
         let known = match storage.alerts().all() {
             Ok(all) => all
@@ -128,26 +153,35 @@ impl AlertEngine {
                 HashMap::new()
             }
         };
-        let engine = Engine {
+        let engine = Arc::new(Engine {
             rules,
             storage,
             hub,
             config,
             stats: stats.clone(),
             known: parking_lot::Mutex::new(known),
-        };
-        let task = tokio::spawn(run(rx, stopped, engine));
+        });
+        let (mut senders, mut stops, mut tasks) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..SHARDS {
+            let (tx, rx) = mpsc::channel(4096);
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            tasks.push(tokio::spawn(run(rx, stopped, engine.clone())));
+            senders.push(tx);
+            stops.push(stop);
+        }
         AlertEngine {
-            tx,
-            stop,
-            task,
+            sender: EventSender {
+                shards: senders.into(),
+            },
+            stops,
+            tasks,
             stats,
         }
     }
 
     /// Where the manager sends events.
-    pub fn sender(&self) -> mpsc::Sender<RuleEvent> {
-        self.tx.clone()
+    pub fn sender(&self) -> EventSender {
+        self.sender.clone()
     }
 
     /// The counters.
@@ -157,8 +191,12 @@ impl AlertEngine {
 
     /// Evaluates every event already sent, then stops.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
+        for stop in self.stops {
+            let _ = stop.send(());
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }
 
@@ -184,14 +222,15 @@ struct Engine {
     config: AlertConfig,
     stats: Arc<EngineStats>,
     /// Each stored alert's lifecycle state, so the common verdict ("all fine", or "still
-    /// firing") is decided without reading the database. The engine is its only writer.
+    /// firing") is decided without reading the database. Only the engine writes it, and a
+    /// miner's alerts only from that miner's task.
     known: parking_lot::Mutex<HashMap<(String, String, String), Current>>,
 }
 
 async fn run(
     mut rx: mpsc::Receiver<RuleEvent>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
-    engine: Engine,
+    engine: Arc<Engine>,
 ) {
     loop {
         tokio::select! {

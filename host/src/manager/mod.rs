@@ -9,7 +9,7 @@ mod stats;
 
 pub use stats::PollStats;
 
-use crate::alerts::RuleEvent;
+use crate::alerts::EventSender;
 use crate::discovery::ProbeConfig;
 use crate::hub::Hub;
 use crate::runtime::Plugin;
@@ -69,7 +69,7 @@ pub(crate) struct Shared {
     pub permits: Semaphore,
     pub ingest: mpsc::Sender<MinerRecord>,
     pub hub: Arc<Hub>,
-    pub events: Option<mpsc::Sender<RuleEvent>>,
+    pub events: Option<EventSender>,
     pub stats: PollStats,
 }
 
@@ -96,7 +96,7 @@ impl MinerManager {
         drivers: Vec<Arc<Plugin>>,
         config: ManagerConfig,
         hub: Arc<Hub>,
-        events: Option<mpsc::Sender<RuleEvent>>,
+        events: Option<EventSender>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(65_536);
         let (stop_tx, stop_rx) = oneshot::channel();
