@@ -123,9 +123,8 @@ impl Worker {
         let mut store = Store::new(&spec.shared.engine, ctx);
         store.limiter(|c| &mut c.limits);
         // Yield to the executor every tick; interrupt once the call's guest time is spent.
-        store.epoch_deadline_callback(|ctx| {
-            let data = ctx.data();
-            Ok(if data.guest_time() > data.cpu_budget {
+        store.epoch_deadline_callback(|mut ctx| {
+            Ok(if ctx.data_mut().over_budget() {
                 UpdateDeadline::Interrupt
             } else {
                 UpdateDeadline::Yield(1)
