@@ -8,6 +8,7 @@
 
 pub mod lifecycle;
 
+use crate::host_api::clock::unix_ms as now_ms;
 use crate::hub::Hub;
 use crate::runtime::Plugin;
 use crate::runtime::rule_types::Severity;
@@ -206,13 +207,6 @@ fn severity(s: Severity) -> &'static str {
         Severity::Warning => "warning",
         Severity::Critical => "critical",
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 struct Engine {

@@ -2,20 +2,14 @@
 
 use super::Shared;
 use crate::discovery::{detect, probe};
+use crate::host_api::clock::unix_ms as now_ms;
 use crate::runtime::Plugin;
 use crate::runtime::driver_types::Target;
 use crate::storage::MinerConfig;
 use solomon_plugin_sdk::{MinerError, MinerRecord, MinerState};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::Notify;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// A spread in 0..interval/10 from the miner id, so a fleet does not poll in lockstep.
 fn jitter(id: &str, interval: Duration) -> Duration {

@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use crate::host_api::clock::unix_ms as now_ms;
 use crate::storage::{ALL_METRICS, Metric, Point, Resolution};
 use axum::extract::State;
 use axum::response::Json;
@@ -36,13 +37,6 @@ pub struct History {
     /// `{ts_ms, min, avg, max}` per bucket (raw points have min = max = avg).
     #[schema(value_type = Vec<Object>)]
     pub points: Vec<Point>,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// One metric of one miner over time.

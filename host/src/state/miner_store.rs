@@ -9,13 +9,14 @@
 //! optimistic concurrency (`update_if_version`).
 
 use super::lock_stats::{LockStats, LockStatsSnapshot};
+use crate::host_api::clock::unix_ms as now_ms;
 use parking_lot::RwLock;
 use solomon_plugin_sdk::MinerRecord;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 const SHARDS: usize = 16;
 /// One read in this many records its lock wait time (timing every read would double its cost).
@@ -66,13 +67,6 @@ impl Default for MinerStore {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 thread_local! {
