@@ -32,6 +32,34 @@ pub struct Settings {
     pub alerts: AlertConfig,
 }
 
+impl Settings {
+    /// Defaults everywhere but the address, the data dir, the poll interval and the tokens.
+    pub fn new(
+        listen: SocketAddr,
+        data_dir: PathBuf,
+        poll_seconds: u64,
+        tokens: Vec<String>,
+    ) -> Self {
+        Settings {
+            listen,
+            data_dir,
+            plugin_dirs: Vec::new(),
+            polling: Defaults {
+                poll_seconds,
+                ..Default::default()
+            },
+            api: ApiConfig {
+                auth: AuthConfig {
+                    tokens,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            alerts: AlertConfig::default(),
+        }
+    }
+}
+
 /// A fresh random token (128 bits, hex), for a daemon started without one.
 pub fn random_token() -> anyhow::Result<String> {
     let mut bytes = [0u8; 16];

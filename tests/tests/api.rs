@@ -4,9 +4,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use solomon_host::alerts::AlertConfig;
-use solomon_host::config::Defaults;
 use solomon_host::daemon::{Settings, open_storage, serve_daemon_until};
-use solomon_host::server::{ApiConfig, AuthConfig};
 use solomon_host::simulate::{Fleet, FleetConfig, Scenario};
 use solomon_host::storage::MinerConfig;
 use solomon_tests::http;
@@ -42,21 +40,9 @@ impl Daemon {
         let storage = open_storage(dir.path()).expect("storage");
         storage.miners().put_all(&miners).expect("miners");
         let settings = Settings {
-            listen: addr,
-            data_dir: dir.path().to_path_buf(),
             plugin_dirs,
-            polling: Defaults {
-                poll_seconds: 1,
-                ..Default::default()
-            },
             alerts,
-            api: ApiConfig {
-                auth: AuthConfig {
-                    tokens: vec![TOKEN.into()],
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
+            ..Settings::new(addr, dir.path().to_path_buf(), 1, vec![TOKEN.into()])
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(serve_daemon_until(settings, storage, async move {

@@ -1,7 +1,7 @@
 //! `solomon demo`: the daemon on a simulated fleet, so a newcomer sees live miners at once.
 
 use crate::daemon::{Settings, ensure_token, open_storage, serve_daemon};
-use crate::server::{ApiConfig, AuthConfig};
+use crate::server::AuthConfig;
 use crate::simulate::{Fleet, FleetConfig, Scenario};
 use crate::storage::MinerConfig;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -93,20 +93,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         tokens: args.token.into_iter().collect(),
         ..Default::default()
     };
-    let run = Settings {
-        listen: args.listen,
-        data_dir,
-        plugin_dirs: Vec::new(),
-        polling: crate::config::Defaults {
-            poll_seconds: args.poll_seconds,
-            ..Default::default()
-        },
-        alerts: Default::default(),
-        api: ApiConfig {
-            auth: ensure_token(auth, "demo")?,
-            ..Default::default()
-        },
-    };
+    let auth = ensure_token(auth, "demo")?;
+    let run = Settings::new(args.listen, data_dir, args.poll_seconds, auth.tokens);
     let result = serve_daemon(run, storage).await;
     flap.abort();
     drop(fleet);

@@ -10,7 +10,6 @@
 use super::BenchArgs;
 use super::proc::{cpu, quantile, status_kib};
 use crate::daemon::{Settings, open_storage, serve_daemon_until};
-use crate::server::{ApiConfig, AuthConfig};
 use crate::storage::MinerConfig;
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
@@ -160,23 +159,8 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
         .collect();
     storage.miners().put_all(&miners)?;
     let addr: SocketAddr = "127.0.32.1:18402".parse()?;
-    let settings = Settings {
-        listen: addr,
-        data_dir: dir.clone(),
-        plugin_dirs: Vec::new(),
-        polling: crate::config::Defaults {
-            poll_seconds: args.poll_seconds,
-            ..Default::default()
-        },
-        alerts: Default::default(),
-        api: ApiConfig {
-            auth: AuthConfig {
-                tokens: vec![crate::daemon::random_token()?],
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    };
+    let token = crate::daemon::random_token()?;
+    let settings = Settings::new(addr, dir.clone(), args.poll_seconds, vec![token]);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(serve_daemon_until(settings, storage, async move {
         let _ = stop_rx.await;
