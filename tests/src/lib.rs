@@ -1,5 +1,8 @@
 //! Support for Solomon's end-to-end tests: paths of the fixture plugins built by `build.rs`,
-//! a fixture HTTP miner on 127.0.0.1, and a runtime configuration with short backoffs.
+//! a fixture HTTP miner on 127.0.0.1, a runtime configuration with short backoffs, a whole
+//! daemon in-process ([`daemon`]) and a headless browser ([`browser`]).
+
+pub mod daemon;
 
 use solomon_host::runtime::RuntimeConfig;
 use std::net::SocketAddr;

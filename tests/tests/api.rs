@@ -4,100 +4,15 @@
 
 use futures_util::{SinkExt, StreamExt};
 use solomon_host::alerts::AlertConfig;
-use solomon_host::daemon::{Settings, open_storage, serve_daemon_until};
 use solomon_host::simulate::{Fleet, FleetConfig, Scenario};
-use solomon_host::storage::MinerConfig;
+use solomon_tests::daemon::{Daemon, TOKEN, sim_miners};
 use solomon_tests::http;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-const TOKEN: &str = "test-token-0123456789abcdef";
-
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-struct Daemon {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    /// A daemon on `addr` polling `miners` every second.
-    async fn start(addr: SocketAddr, miners: Vec<MinerConfig>) -> Daemon {
-        Self::start_with(addr, miners, Vec::new(), AlertConfig::default()).await
-    }
-
-    /// The same, with plugin folders and alert settings.
-    async fn start_with(
-        addr: SocketAddr,
-        miners: Vec<MinerConfig>,
-        plugin_dirs: Vec<std::path::PathBuf>,
-        alerts: AlertConfig,
-    ) -> Daemon {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let storage = open_storage(dir.path()).expect("storage");
-        storage.miners().put_all(&miners).expect("miners");
-        let settings = Settings {
-            plugin_dirs,
-            alerts,
-            ..Settings::new(addr, dir.path().to_path_buf(), 1, vec![TOKEN.into()])
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve_daemon_until(settings, storage, async move {
-            let _ = stopped.await;
-        }));
-        let start = Instant::now();
-        loop {
-            if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
-                drop(s);
-                if http(addr, "GET", "/readyz", None, None).await.status == 200 {
-                    break;
-                }
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "daemon never ready"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Daemon {
-            stop: Some(stop),
-            task,
-            _dir: dir,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        let r = tokio::time::timeout(Duration::from_secs(15), self.task)
-            .await
-            .expect("stops within the shutdown limit")
-            .expect("task");
-        r.expect("clean stop");
-    }
-}
-
-fn sim_miners(fleet: &Fleet, http_port: u16, rpc_port: u16) -> Vec<MinerConfig> {
-    fleet
-        .miners()
-        .iter()
-        .map(|m| MinerConfig {
-            id: format!("m{}", m.index),
-            host: m.ip.to_string(),
-            http_port,
-            rpc_port,
-            driver: None,
-            name: Some(format!("sim {}", m.index)),
-            labels: [("rack".to_string(), format!("r{}", m.index % 2))]
-                .into_iter()
-                .collect(),
-        })
-        .collect()
-}
 
 async fn ws_connect(addr: SocketAddr, path: &str) -> Ws {
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}"))
@@ -422,6 +337,8 @@ async fn mutations_need_the_token_and_bad_requests_get_json_errors() {
         "/api/v1/miners/{id}/history",
         "/api/v1/fleet",
         "/api/v1/alerts",
+        "/api/v1/mutes",
+        "/api/v1/mutes/{id}",
         "/api/v1/plugins",
     ] {
         assert!(
@@ -620,6 +537,64 @@ async fn an_overheating_miner_fires_one_alert_that_resolves_and_is_not_repeated_
         (200, Some("me")),
         "{}",
         r.body
+    );
+
+    // Mute: needs the token, names a miner or a rule, lasts 1 minute to 30 days.
+    let mute = r#"{"miner":"m0","minutes":30,"by":"me","reason":"overclocking"}"#;
+    let r = http(addr, "POST", "/api/v1/mutes", None, Some(mute)).await;
+    assert_eq!(r.status, 401);
+    for (body, status, code) in [
+        (r#"{"minutes":30}"#, 400, "invalid_mute"),
+        (r#"{"miner":"m0","minutes":0}"#, 400, "invalid_mute"),
+        (r#"{"miner":"m0","minutes":43201}"#, 400, "invalid_mute"),
+        (r#"{"miner":"m0"}"#, 422, "invalid_body"),
+        (
+            r#"{"miner":"m0","minutes":5,"extra":1}"#,
+            422,
+            "invalid_body",
+        ),
+    ] {
+        let r = http(addr, "POST", "/api/v1/mutes", Some(TOKEN), Some(body)).await;
+        assert_eq!(
+            (r.status, r.json()["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {}",
+            r.body
+        );
+    }
+    let r = http(addr, "POST", "/api/v1/mutes", Some(TOKEN), Some(mute)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_u64().expect("mute id");
+    let until = r.json()["until_ms"].as_u64().expect("until");
+    loop {
+        let m = next_json(&mut ws).await;
+        if m["type"] == "mutes" {
+            assert_eq!(m["mutes"][0]["id"].as_u64(), Some(id), "{m}");
+            break;
+        }
+    }
+    let listed = http(addr, "GET", "/api/v1/alerts?miner=m0", None, None)
+        .await
+        .json();
+    assert!(
+        listed["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|a| a["muted_until"].as_u64() == Some(until))),
+        "every alert of m0 shows the mute: {listed}"
+    );
+    let path = format!("/api/v1/mutes/{id}");
+    let r = http(addr, "DELETE", &path, None, None).await;
+    assert_eq!(r.status, 401);
+    let r = http(addr, "DELETE", &path, Some(TOKEN), None).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = http(addr, "DELETE", &path, Some(TOKEN), None).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let listed = http(addr, "GET", "/api/v1/alerts?miner=m0", None, None)
+        .await
+        .json();
+    assert!(
+        listed["alerts"][0]["muted_until"].is_null(),
+        "unmuted: {listed}"
     );
 
     // Cooled down: resolved.

@@ -1,6 +1,6 @@
 //! The alert engine: every poll becomes an event for every loaded rule plugin; the rules say
 //! which conditions hold, and the host owns what follows (the lifecycle in [`lifecycle`]):
-//! firing, resolved, deduplicated, a cooldown against flapping, acknowledgement. Every change
+//! firing, resolved, deduplicated, a cooldown against flapping, acknowledgement, mutes. Every change
 //! is stored with its history in one sled transaction and published on the `alerts` topic.
 //!
 //! Events arrive on bounded channels from the miner manager, one per engine task, chosen by
@@ -14,8 +14,9 @@ use crate::runtime::Plugin;
 use crate::runtime::rule_types::Severity;
 use crate::runtime::rule_types::{Alert, Event, EventKind};
 use crate::state::Snapshot;
-use crate::storage::{AlertEvent, AlertState, Storage, StorageError};
+use crate::storage::{AlertEvent, AlertState, Mute, Storage, StorageError, muted_until};
 use lifecycle::{Current, Decision, decide};
+use serde::Serialize;
 use solomon_plugin_sdk::MinerState;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -308,11 +309,16 @@ impl Engine {
                                 fired_ms: state.since_ms,
                             },
                         );
+                        let view = AlertView::now(&self.storage, state);
+                        let state = &view.state;
                         if state.firing && state.updated_ms == state.since_ms {
-                            tracing::warn!(rule = %name, miner = %ev.miner, key = %state.key, "alert: {}", state.message);
+                            if view.muted_until.is_some() {
+                                tracing::info!(rule = %name, miner = %ev.miner, key = %state.key, "alert (muted): {}", state.message);
+                            } else {
+                                tracing::warn!(rule = %name, miner = %ev.miner, key = %state.key, "alert: {}", state.message);
+                            }
                         }
-                        self.hub
-                            .alert(&serde_json::to_value(&state).unwrap_or_default());
+                        self.hub.alert(&view.to_json());
                     }
                     Ok(None) => {}
                     Err(e) => {
@@ -392,6 +398,40 @@ fn fresh_state(rule: &str, miner: &str, a: &Alert, now: u64) -> AlertState {
         since_ms: now,
         updated_ms: now,
         acked_by: None,
+    }
+}
+
+/// An alert as the API and the `alerts` topic show it: its state, and until when a mute
+/// covers it (computed when read, so a mute set after the alert fired still shows).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AlertView {
+    /// The stored state.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub state: AlertState,
+    /// Unix ms until which a mute covers it; absent when not muted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<u64>,
+}
+
+impl AlertView {
+    /// `state` with the mutes in `mutes` applied at `now`.
+    pub fn new(state: AlertState, mutes: &[Mute], now: u64) -> AlertView {
+        let muted_until = muted_until(mutes, &state.rule, &state.miner, now);
+        AlertView { state, muted_until }
+    }
+
+    /// `state` with the stored mutes applied now (no mute if they cannot be read: showing an
+    /// alert unmuted is better than not showing it).
+    pub fn now(storage: &Storage, state: AlertState) -> AlertView {
+        let now = now_ms();
+        let mutes = storage.mutes().active(now).unwrap_or_default();
+        AlertView::new(state, &mutes, now)
+    }
+
+    /// As JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 

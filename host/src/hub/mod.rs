@@ -122,6 +122,12 @@ impl Hub {
         self.publish(Subject::Alerts, json, None);
     }
 
+    /// Publishes the mutes in force after they changed (on the `alerts` topic).
+    pub fn mutes(&self, mutes: &serde_json::Value) {
+        let json = serde_json::json!({"type": "mutes", "mutes": mutes}).to_string();
+        self.publish(Subject::Alerts, json, None);
+    }
+
     /// Publishes the plugin list after it changed.
     pub fn plugins(&self, plugins: &serde_json::Value) {
         let json = serde_json::json!({"type": "plugins", "plugins": plugins}).to_string();

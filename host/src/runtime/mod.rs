@@ -268,6 +268,7 @@ impl Runtime {
             size_bytes,
             from_cache: compiled.from_cache,
             compile_ms: compiled.elapsed.as_secs_f64() * 1e3,
+            loaded_ms: crate::host_api::clock::unix_ms(),
         };
 
         let spec = Arc::try_unwrap(probe_spec)

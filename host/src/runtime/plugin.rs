@@ -53,6 +53,8 @@ pub struct PluginMeta {
     pub from_cache: bool,
     /// Compile (or cache load) time.
     pub compile_ms: f64,
+    /// When this version was loaded, Unix ms.
+    pub loaded_ms: u64,
 }
 
 impl PluginMeta {

@@ -2,7 +2,8 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
-use crate::storage::AlertState;
+use crate::alerts::AlertView;
+use crate::host_api::clock::unix_ms as now_ms;
 use axum::extract::State;
 use axum::response::Json;
 use serde::{Deserialize, Serialize};
@@ -21,9 +22,9 @@ pub struct AlertQuery {
 /// `{"alerts": [...]}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AlertList {
-    /// Firing first, then newest first.
+    /// Firing first, then newest first; each with `muted_until` when a mute covers it.
     #[schema(value_type = Vec<Object>)]
-    pub alerts: Vec<AlertState>,
+    pub alerts: Vec<AlertView>,
 }
 
 /// The alerts.
@@ -33,8 +34,13 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AlertQuery>,
 ) -> Result<Json<AlertList>, ApiError> {
-    let mut alerts = state
-        .storage()?
+    let storage = state.storage()?;
+    let now = now_ms();
+    let mutes = storage
+        .mutes()
+        .active(now)
+        .map_err(|e| ApiError::internal(format!("reading mutes: {e}")))?;
+    let mut alerts = storage
         .alerts()
         .all()
         .map_err(|e| ApiError::internal(format!("reading alerts: {e}")))?;
@@ -46,6 +52,10 @@ pub async fn list(
             .cmp(&a.firing)
             .then(b.updated_ms.cmp(&a.updated_ms))
     });
+    let alerts = alerts
+        .into_iter()
+        .map(|a| AlertView::new(a, &mutes, now))
+        .collect();
     Ok(Json(AlertList { alerts }))
 }
 
@@ -71,14 +81,13 @@ pub struct AckRequest {
 pub async fn ack(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<AckRequest>,
-) -> Result<Json<AlertState>, ApiError> {
+) -> Result<Json<AlertView>, ApiError> {
     let by = req.by.as_deref().unwrap_or("api");
     match crate::alerts::acknowledge(state.storage()?, &req.rule, &req.miner, &req.key, by) {
         Ok(Some(a)) => {
-            state
-                .hub()
-                .alert(&serde_json::to_value(&a).unwrap_or_default());
-            Ok(Json(a))
+            let view = AlertView::now(state.storage()?, a);
+            state.hub().alert(&view.to_json());
+            Ok(Json(view))
         }
         Ok(None) => Err(ApiError::not_found(
             "alert_not_found",

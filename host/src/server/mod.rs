@@ -1,5 +1,5 @@
-//! The HTTP API (axum) under `/api/v1`, the WebSocket hub's endpoint, `/metrics`, and the
-//! health checks. One file per resource; the OpenAPI document is generated from the handlers'
+//! The HTTP API (axum) under `/api/v1`, the WebSocket hub's endpoint, `/metrics`, the web
+//! dashboard at `/`, and the health checks. One file per resource; the OpenAPI document is generated from the handlers'
 //! annotations ([`openapi`]).
 
 mod alerts;
@@ -10,6 +10,7 @@ mod history;
 mod limits;
 mod metrics;
 mod miners;
+mod mutes;
 mod openapi;
 mod plugins;
 mod ws;
@@ -146,6 +147,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(fleet::summary))
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::ack))
+        .routes(routes!(mutes::list, mutes::add))
+        .routes(routes!(mutes::remove))
         .routes(routes!(plugins::list))
 }
 

@@ -166,11 +166,22 @@ impl Conn {
                 serde_json::json!({"type": "snapshot", "topic": name, "miner": miner})
             }
             Topic::Alerts => {
-                let alerts = match self.state.storage() {
-                    Ok(s) => s.alerts().all().unwrap_or_default(),
-                    Err(_) => Vec::new(),
+                let (alerts, mutes) = match self.state.storage() {
+                    Ok(s) => {
+                        let now = crate::host_api::clock::unix_ms();
+                        let mutes = s.mutes().active(now).unwrap_or_default();
+                        let alerts: Vec<_> = s
+                            .alerts()
+                            .all()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|a| crate::alerts::AlertView::new(a, &mutes, now))
+                            .collect();
+                        (alerts, mutes)
+                    }
+                    Err(_) => (Vec::new(), Vec::new()),
                 };
-                serde_json::json!({"type": "snapshot", "topic": name, "alerts": alerts})
+                serde_json::json!({"type": "snapshot", "topic": name, "alerts": alerts, "mutes": mutes})
             }
             Topic::Plugins => {
                 let plugins = super::plugins::plugin_list(&self.state.plugins());

@@ -12,6 +12,7 @@ mod codec;
 mod durability;
 mod metrics;
 mod miners;
+mod mutes;
 mod plugin_state;
 mod rollup;
 mod series;
@@ -23,6 +24,7 @@ pub use codec::CodecError;
 pub use durability::{FlushError, FlushPolicy};
 pub use metrics::{ALL as ALL_METRICS, Metric, Sample, sample_of};
 pub use miners::MinerConfig;
+pub use mutes::{Mute, Mutes, muted_until};
 pub use plugin_state::SledState;
 pub use series::{FIVE_MIN_MS, HOUR_MS};
 
@@ -201,6 +203,7 @@ pub struct Pruned {
 pub struct Storage {
     db: sled::Db,
     alerts: Alerts,
+    mutes: Mutes,
     wal: Arc<wal::Wal>,
     series: series::Series,
     durability: durability::Durability,
@@ -304,6 +307,7 @@ impl Storage {
         })?;
         Ok(Storage {
             alerts: Alerts::open(&db)?,
+            mutes: Mutes::open(&db)?,
             wal,
             series,
             durability,
@@ -435,6 +439,11 @@ impl Storage {
     /// Alerts and their history.
     pub fn alerts(&self) -> &Alerts {
         &self.alerts
+    }
+
+    /// Alert mutes.
+    pub fn mutes(&self) -> &Mutes {
+        &self.mutes
     }
 
     /// The `plugin-state` backend.
