@@ -2,6 +2,7 @@
 //! a fixture HTTP miner on 127.0.0.1, a runtime configuration with short backoffs, a whole
 //! daemon in-process ([`daemon`]) and a headless browser ([`browser`]).
 
+pub mod browser;
 pub mod daemon;
 
 use solomon_host::runtime::RuntimeConfig;

@@ -94,6 +94,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         ..Default::default()
     };
     let auth = ensure_token(auth, "demo")?;
+    if let Some(t) = auth.tokens.first() {
+        // The page keeps the token from `?token=` and removes it from the address bar.
+        eprintln!("demo: dashboard on http://{}/?token={t}", args.listen);
+    }
     let run = Settings::new(args.listen, data_dir, args.poll_seconds, auth.tokens);
     let result = serve_daemon(run, storage).await;
     flap.abort();

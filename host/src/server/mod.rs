@@ -1,9 +1,10 @@
 //! The HTTP API (axum) under `/api/v1`, the WebSocket hub's endpoint, `/metrics`, the web
-//! dashboard at `/`, and the health checks. One file per resource; the OpenAPI document is generated from the handlers'
-//! annotations ([`openapi`]).
+//! dashboard at `/`, and the health checks. One file per resource; the OpenAPI document is
+//! generated from the handlers' annotations ([`openapi`]).
 
 mod alerts;
 pub mod auth;
+mod dashboard;
 pub mod error;
 mod fleet;
 mod history;
@@ -169,6 +170,8 @@ pub fn router(state: AppState) -> Router {
         }),
     )
     .route("/api/v1/ws", axum::routing::get(ws::upgrade))
+    .route("/", axum::routing::get(dashboard::index))
+    .route("/assets/{*path}", axum::routing::get(dashboard::asset))
     .route("/metrics", axum::routing::get(metrics::scrape))
     .route("/healthz", axum::routing::get(|| async { "ok" }))
     .route("/readyz", axum::routing::get(readyz))
