@@ -70,6 +70,9 @@ pub struct Config {
     /// The miners, `[[miner]]` tables.
     #[serde(default, rename = "miner")]
     pub miners: Vec<MinerConfig>,
+    /// Notification channels, `[[notify]]` tables.
+    #[serde(default)]
+    pub notify: Vec<crate::notify::Channel>,
 }
 
 /// `[defaults]`: how miners are polled.
@@ -121,6 +124,7 @@ impl Config {
                 .iter()
                 .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
                 .collect(),
+            notify: self.notify.clone(),
         }
     }
 }
@@ -231,6 +235,17 @@ impl Config {
                 "a token must be at least 16 characters (try `openssl rand -hex 16`)".into(),
             ));
         }
+        let mut names = std::collections::HashSet::new();
+        for (i, c) in config.notify.iter().enumerate() {
+            c.validate()
+                .map_err(|e| invalid(format!("notify[{i}]"), e))?;
+            if !names.insert(c.name.clone()) {
+                return Err(invalid(
+                    format!("notify[{i}].name"),
+                    format!("{:?} is used by an earlier channel", c.name),
+                ));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, m) in config.miners().into_iter().enumerate() {
             m.validate()
@@ -276,6 +291,11 @@ mod tests {
         assert_eq!(
             alerts.rule_config("rule-hot-chip", "garage-s19"),
             r#"{"max_chip_c":85,"samples":3}"#
+        );
+        assert_eq!(alerts.notify.len(), 2);
+        assert_eq!(
+            alerts.notify[1].secret.as_deref(),
+            Some("another-long-secret")
         );
         let m = c.miners();
         assert_eq!(m[0].id, "10.0.0.50");
@@ -324,5 +344,23 @@ mod tests {
         );
         let e = Config::parse("[auth]\ntokens = [\"short\"]\n", "a.toml").expect_err("short");
         assert!(e.to_string().starts_with("a.toml: auth.tokens[0]: "), "{e}");
+        let e = Config::parse(
+            "[[notify]]\nname = \"tg\"\nkind = \"telegram\"\ntoken = \"1:a\"\n",
+            "a.toml",
+        )
+        .expect_err("no chat");
+        assert_eq!(
+            e.to_string(),
+            "a.toml: notify[0]: telegram needs `token` (the bot's) and `chat_id`"
+        );
+        let e = Config::parse("[[notify]]\nname = \"x\"\nkind = \"pager\"\n", "a.toml")
+            .expect_err("unknown kind");
+        assert!(e.to_string().starts_with("a.toml:3: kind: "), "{e}");
+        let twice = "[[notify]]\nname = \"x\"\nkind = \"ntfy\"\nurl = \"https://ntfy.sh/a\"\n";
+        let e = Config::parse(&twice.repeat(2), "a.toml").expect_err("duplicate");
+        assert_eq!(
+            e.to_string(),
+            "a.toml: notify[1].name: \"x\" is used by an earlier channel"
+        );
     }
 }

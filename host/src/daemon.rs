@@ -6,6 +6,7 @@ use crate::cli::plugins::load_plugins;
 use crate::config::Defaults;
 use crate::hub::Hub;
 use crate::manager::{ManagerConfig, MinerManager};
+use crate::notify::{Notifier, NotifyOptions};
 use crate::runtime::{HostServices, Runtime, RuntimeConfig};
 use crate::server::{self, ApiConfig, AppState, AuthConfig, Ready};
 use crate::state::{MinerStore, StoreView};
@@ -28,8 +29,10 @@ pub struct Settings {
     pub polling: Defaults,
     /// Auth and WebSocket settings of the API.
     pub api: ApiConfig,
-    /// Alert cooldown and rule settings.
+    /// Alert cooldown, rule settings and notification channels.
     pub alerts: AlertConfig,
+    /// How notifications are retried.
+    pub notify: NotifyOptions,
 }
 
 impl Settings {
@@ -56,6 +59,7 @@ impl Settings {
                 ..Default::default()
             },
             alerts: AlertConfig::default(),
+            notify: NotifyOptions::default(),
         }
     }
 }
@@ -155,6 +159,18 @@ pub async fn serve_daemon_until(
         .partition(|p| p.meta().world == crate::runtime::World::Driver);
     tracing::info!(rules = rules.len(), "alert rules loaded");
     let engine = AlertEngine::start(rules, storage.clone(), hub.clone(), args.alerts.clone());
+    let notifier = Notifier::start(
+        storage.clone(),
+        args.alerts.notify.clone(),
+        args.notify.clone(),
+    )
+    .context("starting the notification sender")?;
+    let pending = storage.outbox().pending().map(|p| p.len()).unwrap_or(0);
+    tracing::info!(
+        channels = args.alerts.notify.len(),
+        pending,
+        "notifications"
+    );
     let manager = Arc::new(MinerManager::new(
         miners,
         storage.clone(),
@@ -171,6 +187,10 @@ pub async fn serve_daemon_until(
     state.set_ready(Ready {
         plugins,
         manager: Some(manager.clone()),
+        notify: Some(crate::server::notify::NotifyState {
+            channels: args.alerts.notify.iter().map(|c| c.view()).collect(),
+            stats: notifier.stats(),
+        }),
     });
     let retention = tokio::spawn(prune_periodically(storage.clone()));
     let server_early = tokio::select! {
@@ -181,6 +201,7 @@ pub async fn serve_daemon_until(
     let finish = async {
         manager.shutdown().await;
         engine.shutdown().await;
+        notifier.shutdown().await;
         let _ = stop_server.send(());
         let served = match server_early {
             Some(r) => r,

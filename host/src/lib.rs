@@ -14,6 +14,7 @@ pub mod host_api;
 pub mod hub;
 pub mod manager;
 pub mod net;
+pub mod notify;
 pub mod runtime;
 pub mod server;
 pub mod simulate;

@@ -16,7 +16,7 @@ pub const TOKEN: &str = "test-token-0123456789abcdef";
 pub struct Daemon {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Daemon {
@@ -49,11 +49,24 @@ impl Daemon {
         adjust: impl FnOnce(Settings) -> Settings,
     ) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
-        let storage = open_storage(dir.path()).expect("storage");
+        let mut d = Self::launch_in(addr, dir.path(), miners, poll_seconds, adjust).await;
+        d._dir = Some(dir);
+        d
+    }
+
+    /// The same with its data in `dir`, which outlives it (for restarts).
+    pub async fn launch_in(
+        addr: SocketAddr,
+        dir: &std::path::Path,
+        miners: Vec<MinerConfig>,
+        poll_seconds: u64,
+        adjust: impl FnOnce(Settings) -> Settings,
+    ) -> Daemon {
+        let storage = open_storage(dir).expect("storage");
         storage.miners().put_all(&miners).expect("miners");
         let settings = adjust(Settings::new(
             addr,
-            dir.path().to_path_buf(),
+            dir.to_path_buf(),
             poll_seconds,
             vec![TOKEN.into()],
         ));
@@ -78,7 +91,7 @@ impl Daemon {
         Daemon {
             stop: Some(stop),
             task,
-            _dir: dir,
+            _dir: None,
         }
     }
 

@@ -568,28 +568,37 @@ async fn alert_state_and_its_history_are_stored_together_and_survive_reopen() {
     {
         let s = storage(dir.path(), Arc::new(FakeClock::new(T0)));
         s.alerts()
-            .record(&AlertEvent {
-                ts_ms: T0,
-                kind: "fired".into(),
-                alert: state(true, T0),
-            })
+            .record(
+                &AlertEvent {
+                    ts_ms: T0,
+                    kind: "fired".into(),
+                    alert: state(true, T0),
+                },
+                &[],
+            )
             .expect("fired");
         s.alerts()
-            .record(&AlertEvent {
-                ts_ms: T0,
-                kind: "acknowledged".into(),
-                alert: AlertState {
-                    acked_by: Some("ops".into()),
-                    ..state(true, T0)
+            .record(
+                &AlertEvent {
+                    ts_ms: T0,
+                    kind: "acknowledged".into(),
+                    alert: AlertState {
+                        acked_by: Some("ops".into()),
+                        ..state(true, T0)
+                    },
                 },
-            })
+                &[],
+            )
             .expect("acked");
         s.alerts()
-            .record(&AlertEvent {
-                ts_ms: T0 + 60_000,
-                kind: "resolved".into(),
-                alert: state(false, T0 + 60_000),
-            })
+            .record(
+                &AlertEvent {
+                    ts_ms: T0 + 60_000,
+                    kind: "resolved".into(),
+                    alert: state(false, T0 + 60_000),
+                },
+                &[],
+            )
             .expect("resolved");
         s.alerts().flush().expect("flush");
     }

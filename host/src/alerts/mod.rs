@@ -10,11 +10,14 @@ pub mod lifecycle;
 
 use crate::host_api::clock::unix_ms as now_ms;
 use crate::hub::Hub;
+use crate::notify::Channel;
 use crate::runtime::Plugin;
 use crate::runtime::rule_types::Severity;
 use crate::runtime::rule_types::{Alert, Event, EventKind};
 use crate::state::Snapshot;
-use crate::storage::{AlertEvent, AlertState, Mute, Storage, StorageError, muted_until};
+use crate::storage::{
+    AlertEvent, AlertState, Mute, OutboxItem, Storage, StorageError, muted_until,
+};
 use lifecycle::{Current, Decision, decide};
 use serde::Serialize;
 use solomon_plugin_sdk::MinerState;
@@ -57,6 +60,8 @@ pub struct AlertConfig {
     /// Each rule's configuration by plugin name, a JSON object; its `miners` member holds
     /// per-miner overrides (`{"max_chip_c": 70, "miners": {"garage-s19": {"max_chip_c": 85}}}`).
     pub rules: BTreeMap<String, serde_json::Value>,
+    /// Where fired and resolved alerts are sent (`[[notify]]`).
+    pub notify: Vec<Channel>,
 }
 
 impl Default for AlertConfig {
@@ -64,6 +69,7 @@ impl Default for AlertConfig {
         AlertConfig {
             cooldown: Duration::from_secs(15 * 60),
             rules: BTreeMap::new(),
+            notify: Vec::new(),
         }
     }
 }
@@ -293,14 +299,7 @@ impl Engine {
                 if decide(known, a.firing, now, self.config.cooldown) == Decision::Keep {
                     continue;
                 }
-                match apply(
-                    &self.storage,
-                    name,
-                    &ev.miner,
-                    &a,
-                    now,
-                    self.config.cooldown,
-                ) {
+                match apply(&self.storage, name, &ev.miner, &a, now, &self.config) {
                     Ok(Some(state)) => {
                         self.known.lock().insert(
                             id,
@@ -330,15 +329,18 @@ impl Engine {
     }
 }
 
-/// Applies one verdict; returns the alert's new state when it changed.
+/// Applies one verdict; returns the alert's new state when it changed. A firing or a
+/// resolution is queued for the channels whose route takes it, unless a mute covers it, in
+/// the same transaction as the change.
 pub fn apply(
     storage: &Storage,
     rule: &str,
     miner: &str,
     a: &Alert,
     now: u64,
-    cooldown: Duration,
+    config: &AlertConfig,
 ) -> Result<Option<AlertState>, StorageError> {
+    let cooldown = config.cooldown;
     let alerts = storage.alerts();
     let stored = alerts.get(rule, miner, &a.key)?;
     let current = stored.as_ref().map(|s| Current {
@@ -377,12 +379,50 @@ pub fn apply(
             },
         ),
     };
-    alerts.record(&AlertEvent {
-        ts_ms: now,
-        kind: kind.to_string(),
-        alert: state.clone(),
-    })?;
+    let notify = if (kind == "fired" || kind == "resolved") && !config.notify.is_empty() {
+        owed(storage, config, &state, kind, now)?
+    } else {
+        Vec::new()
+    };
+    alerts.record(
+        &AlertEvent {
+            ts_ms: now,
+            kind: kind.to_string(),
+            alert: state.clone(),
+        },
+        &notify,
+    )?;
     Ok(Some(state))
+}
+
+/// The notifications `event` of `state` owes: none while muted; else one per channel whose
+/// route (severity, the miner's labels, the event) takes it.
+fn owed(
+    storage: &Storage,
+    config: &AlertConfig,
+    state: &AlertState,
+    event: &str,
+    now: u64,
+) -> Result<Vec<OutboxItem>, StorageError> {
+    if storage
+        .mutes()
+        .muted_until(&state.rule, &state.miner, now)?
+        .is_some()
+    {
+        return Ok(Vec::new());
+    }
+    let miner = storage.miners().get(&state.miner)?;
+    let labels = miner.as_ref().map(|m| m.labels.clone()).unwrap_or_default();
+    let name = miner.as_ref().and_then(|m| m.name.as_deref());
+    let outbox = storage.outbox();
+    let mut failed = None;
+    let items = crate::notify::route(&config.notify, state, event, name, &labels, now, || {
+        outbox.next_id().map_err(|e| failed = Some(e)).ok()
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(items),
+    }
 }
 
 /// A new alert's state (suppress and resolve happen to stored alerts; for them it is only a
@@ -449,11 +489,14 @@ pub fn acknowledge(
     let now = now_ms();
     state.acked_by = Some(by.to_string());
     state.updated_ms = now;
-    storage.alerts().record(&AlertEvent {
-        ts_ms: now,
-        kind: "acknowledged".into(),
-        alert: state.clone(),
-    })?;
+    storage.alerts().record(
+        &AlertEvent {
+            ts_ms: now,
+            kind: "acknowledged".into(),
+            alert: state.clone(),
+        },
+        &[],
+    )?;
     Ok(Some(state))
 }
 

@@ -70,6 +70,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .as_ref()
             .map(|c| c.alert_config())
             .unwrap_or_default(),
+        notify: Default::default(),
     };
     let mut auth = config
         .as_ref()

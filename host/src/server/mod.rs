@@ -12,6 +12,7 @@ mod limits;
 mod metrics;
 mod miners;
 mod mutes;
+pub mod notify;
 mod openapi;
 mod plugins;
 mod ws;
@@ -53,6 +54,8 @@ pub struct Ready {
     pub plugins: Vec<Arc<Plugin>>,
     /// The poller of the configured miners, when this daemon polls.
     pub manager: Option<Arc<MinerManager>>,
+    /// The notification channels and their sender's counters.
+    pub notify: Option<notify::NotifyState>,
 }
 
 struct Inner {
@@ -150,6 +153,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::ack))
         .routes(routes!(mutes::list, mutes::add))
         .routes(routes!(mutes::remove))
+        .routes(routes!(notify::status))
         .routes(routes!(plugins::list))
 }
 

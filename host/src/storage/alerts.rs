@@ -1,8 +1,10 @@
 //! Alerts and their history. The current state of each alert, keyed by (rule, miner, key), and
-//! an append-only history of what happened to them. A state change and its history event are
-//! written in one sled transaction over both trees, so neither is ever stored without the other.
+//! an append-only history of what happened to them. A state change, its history event and the
+//! notifications it owes are written in one sled transaction over the three trees, so none is
+//! ever stored without the others.
 
 use super::StorageError;
+use super::outbox::{Outbox, OutboxItem};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -46,6 +48,7 @@ pub struct AlertEvent {
 pub struct Alerts {
     current: sled::Tree,
     events: sled::Tree,
+    outbox: Outbox,
     db: sled::Db,
 }
 
@@ -65,34 +68,47 @@ fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
 }
 
 impl Alerts {
-    /// Over the `alerts` and `alert_events` trees of `db`.
-    pub fn open(db: &sled::Db) -> Result<Alerts, StorageError> {
+    /// Over the `alerts` and `alert_events` trees of `db`, queueing notifications in `outbox`.
+    pub fn open(db: &sled::Db, outbox: Outbox) -> Result<Alerts, StorageError> {
         Ok(Alerts {
             current: db.open_tree("alerts")?,
             events: db.open_tree("alert_events")?,
+            outbox,
             db: db.clone(),
         })
     }
 
-    /// Stores `event.alert` as the current state and appends `event` to the history, atomically.
-    pub fn record(&self, event: &AlertEvent) -> Result<(), StorageError> {
+    /// Stores `event.alert` as the current state, appends `event` to the history and queues
+    /// `notify` in the outbox, atomically; then wakes the sender if anything was queued.
+    pub fn record(&self, event: &AlertEvent, notify: &[OutboxItem]) -> Result<(), StorageError> {
         let a = &event.alert;
         let k = key(&a.rule, &a.miner, &a.key);
         let state = json(a)?;
         let body = json(event)?;
-        (&self.current, &self.events)
-            .transaction(|(current, events)| {
+        let queued = notify
+            .iter()
+            .map(Outbox::entry)
+            .collect::<Result<Vec<_>, _>>()?;
+        (&self.current, &self.events, self.outbox.tree())
+            .transaction(|(current, events, outbox)| {
                 current.insert(k.as_slice(), state.as_slice())?;
                 // Time-ordered keys; the id generator makes two events in one ms distinct.
                 let mut ek = event.ts_ms.to_be_bytes().to_vec();
                 ek.extend_from_slice(&events.generate_id()?.to_be_bytes());
                 events.insert(ek, body.as_slice())?;
+                for (id, item) in &queued {
+                    outbox.insert(id, item.as_slice())?;
+                }
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(|e| match e {
                 TransactionError::Storage(e) => StorageError::Sled(e),
                 TransactionError::Abort(()) => StorageError::Corrupt("alert transaction aborted"),
-            })
+            })?;
+        if !notify.is_empty() {
+            self.outbox.wake();
+        }
+        Ok(())
     }
 
     /// The current state of one alert.

@@ -13,6 +13,7 @@ mod durability;
 mod metrics;
 mod miners;
 mod mutes;
+mod outbox;
 mod plugin_state;
 mod rollup;
 mod series;
@@ -25,6 +26,7 @@ pub use durability::{FlushError, FlushPolicy};
 pub use metrics::{ALL as ALL_METRICS, Metric, Sample, sample_of};
 pub use miners::MinerConfig;
 pub use mutes::{Mute, Mutes, muted_until};
+pub use outbox::{Outbox, OutboxItem};
 pub use plugin_state::SledState;
 pub use series::{FIVE_MIN_MS, HOUR_MS};
 
@@ -204,6 +206,7 @@ pub struct Storage {
     db: sled::Db,
     alerts: Alerts,
     mutes: Mutes,
+    outbox: Outbox,
     wal: Arc<wal::Wal>,
     series: series::Series,
     durability: durability::Durability,
@@ -305,8 +308,10 @@ impl Storage {
                 source,
             }
         })?;
+        let outbox = Outbox::open(&db)?;
         Ok(Storage {
-            alerts: Alerts::open(&db)?,
+            alerts: Alerts::open(&db, outbox.clone())?,
+            outbox,
             mutes: Mutes::open(&db)?,
             wal,
             series,
@@ -439,6 +444,11 @@ impl Storage {
     /// Alerts and their history.
     pub fn alerts(&self) -> &Alerts {
         &self.alerts
+    }
+
+    /// Notifications waiting to be delivered.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     /// Alert mutes.
