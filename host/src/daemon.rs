@@ -2,11 +2,12 @@
 //! together, run until a stop signal, and stopped in order.
 
 use crate::alerts::{AlertConfig, AlertEngine};
-use crate::cli::plugins::load_plugins;
+use crate::cli::plugins::load_plugin_set;
 use crate::config::Defaults;
 use crate::hub::Hub;
 use crate::manager::{ManagerConfig, MinerManager};
 use crate::notify::{Notifier, NotifyOptions};
+use crate::registry::{DEFAULT_DEBOUNCE, Reloader};
 use crate::runtime::{HostServices, Runtime, RuntimeConfig};
 use crate::server::{self, ApiConfig, AppState, AuthConfig, Ready};
 use crate::state::{MinerStore, StoreView};
@@ -136,8 +137,26 @@ pub async fn serve_daemon_until(
     let mut server = tokio::spawn(server::serve(listener, state.clone(), async move {
         let _ = server_stopped.await;
     }));
-    let plugins = load_plugins(&runtime, &args.plugin_dirs).await;
-    tracing::info!(count = plugins.len(), "plugins loaded");
+    let plugins = Arc::new(load_plugin_set(&runtime, &args.plugin_dirs).await);
+    tracing::info!(
+        drivers = plugins.drivers().len(),
+        rules = plugins.rules().len(),
+        rejected = plugins.failures().len(),
+        "plugins loaded"
+    );
+    // A folder that cannot be watched is not fatal: its plugins run, without hot reload.
+    let _reloader = match Reloader::start(
+        runtime.clone(),
+        plugins.clone(),
+        &args.plugin_dirs,
+        DEFAULT_DEBOUNCE,
+    ) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::error!("hot reload off: {e}");
+            None
+        }
+    };
 
     let defaults = ManagerConfig::default();
     let manager_config = ManagerConfig {
@@ -153,12 +172,12 @@ pub async fn serve_daemon_until(
         },
         ..defaults
     };
-    let (drivers, rules): (Vec<_>, Vec<_>) = plugins
-        .iter()
-        .cloned()
-        .partition(|p| p.meta().world == crate::runtime::World::Driver);
-    tracing::info!(rules = rules.len(), "alert rules loaded");
-    let engine = AlertEngine::start(rules, storage.clone(), hub.clone(), args.alerts.clone());
+    let engine = AlertEngine::start(
+        plugins.clone(),
+        storage.clone(),
+        hub.clone(),
+        args.alerts.clone(),
+    );
     let notifier = Notifier::start(
         storage.clone(),
         args.alerts.notify.clone(),
@@ -174,7 +193,7 @@ pub async fn serve_daemon_until(
     let manager = Arc::new(MinerManager::new(
         miners,
         storage.clone(),
-        drivers,
+        plugins.clone(),
         manager_config,
         hub.clone(),
         Some(engine.sender()),

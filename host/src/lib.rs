@@ -15,6 +15,7 @@ pub mod hub;
 pub mod manager;
 pub mod net;
 pub mod notify;
+pub mod registry;
 pub mod runtime;
 pub mod server;
 pub mod simulate;

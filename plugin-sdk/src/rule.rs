@@ -139,6 +139,11 @@ pub trait Rule {
     }
     /// Judges one event.
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String>;
+    /// The name and version the host knows the rule by; by default the crate's. Override it
+    /// to keep a rule's identity (its plugin state, its alerts) across a crate rename.
+    fn info(from_crate: PluginInfo) -> PluginInfo {
+        from_crate
+    }
 }
 
 #[doc(hidden)]
@@ -147,6 +152,7 @@ pub mod __glue {
     use bindings::solomon::plugin::types as wt;
 
     pub fn info<R: Rule>(i: PluginInfo) -> wt::PluginInfo {
+        let i = R::info(i);
         wt::PluginInfo {
             name: i.name,
             version: i.version,

@@ -7,6 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use solomon_host::alerts::{AlertConfig, AlertEngine, RuleEvent, RuleEventKind};
 use solomon_host::builtin::BUILTIN_PLUGINS;
 use solomon_host::hub::Hub;
+use solomon_host::registry::PluginSet;
 use solomon_host::runtime::{HostServices, Runtime, RuntimeConfig, World};
 use solomon_host::state::MinerStore;
 use solomon_host::storage::{Storage, StorageConfig};
@@ -40,6 +41,7 @@ fn bench(c: &mut Criterion) {
         }
         assert_eq!(rules.len(), 10, "five shipped rules, twice");
         let hub = Arc::new(Hub::new(1024));
+        let rules = Arc::new(PluginSet::new(rules, Vec::new()));
         let engine = AlertEngine::start(rules, storage.clone(), hub, AlertConfig::default());
         (engine, Arc::new(MinerStore::new()))
     });

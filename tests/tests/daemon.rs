@@ -59,6 +59,7 @@ async fn polled_records_reach_the_store_and_history_and_offline_is_shown_at_once
         ..Default::default()
     };
     let hub = Arc::new(solomon_host::hub::Hub::new(1024));
+    let drivers = Arc::new(solomon_host::registry::PluginSet::new(drivers, Vec::new()));
     let manager = MinerManager::new(store.clone(), storage.clone(), drivers, config, hub, None);
     for m in fleet.miners() {
         let port_cfg = MinerConfig {

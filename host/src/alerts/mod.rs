@@ -11,7 +11,7 @@ pub mod lifecycle;
 use crate::host_api::clock::unix_ms as now_ms;
 use crate::hub::Hub;
 use crate::notify::Channel;
-use crate::runtime::Plugin;
+use crate::registry::PluginSet;
 use crate::runtime::rule_types::Severity;
 use crate::runtime::rule_types::{Alert, Event, EventKind};
 use crate::state::Snapshot;
@@ -137,9 +137,11 @@ pub struct AlertEngine {
 }
 
 impl AlertEngine {
-    /// Starts evaluating `rules` on the events sent to [`AlertEngine::sender`].
+    /// Starts evaluating the rules of `plugins` (in their version of the moment: each event is
+    /// judged by the rules in service when its evaluation starts) on the events sent to
+    /// [`AlertEngine::sender`].
     pub fn start(
-        rules: Vec<Arc<Plugin>>,
+        plugins: Arc<PluginSet>,
         storage: Arc<Storage>,
         hub: Arc<Hub>,
         config: AlertConfig,
@@ -162,7 +164,7 @@ impl AlertEngine {
             }
         };
         let engine = Arc::new(Engine {
-            rules,
+            plugins,
             storage,
             hub,
             config,
@@ -217,7 +219,7 @@ fn severity(s: Severity) -> &'static str {
 }
 
 struct Engine {
-    rules: Vec<Arc<Plugin>>,
+    plugins: Arc<PluginSet>,
     storage: Arc<Storage>,
     hub: Arc<Hub>,
     config: AlertConfig,
@@ -264,7 +266,10 @@ impl Engine {
         };
         // Every rule at once (each plugin has its own instances), verdicts applied in rule
         // order afterwards: a rule still sees each miner's events one at a time, in order.
-        let calls = self.rules.iter().map(|rule| {
+        // One snapshot per event: a rule reloaded meanwhile judges the next event, never this
+        // one twice or not at all.
+        let rules = self.plugins.rules();
+        let calls = rules.iter().map(|rule| {
             let event = Event {
                 miner_id: ev.miner.clone(),
                 kind: kind.clone(),
@@ -276,7 +281,7 @@ impl Engine {
             rule.evaluate(event)
         });
         let verdicts = futures_util::future::join_all(calls).await;
-        for (rule, verdict) in self.rules.iter().zip(verdicts) {
+        for (rule, verdict) in rules.iter().zip(verdicts) {
             let name = &rule.meta().name;
             self.stats.evaluations.fetch_add(1, Relaxed);
             let alerts = match verdict {

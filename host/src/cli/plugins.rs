@@ -1,6 +1,7 @@
 //! Loading plugins for the commands: the built-in ones and any from plugin folders.
 
 use crate::builtin::BUILTIN_PLUGINS;
+use crate::registry::PluginSet;
 use crate::runtime::{HostServices, Plugin, Runtime, RuntimeConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,13 +29,26 @@ pub fn command_runtime() -> anyhow::Result<Runtime> {
 
 /// Loads the built-in plugins and those in `plugin_dirs`; a bad file is logged and skipped.
 pub async fn load_plugins(runtime: &Runtime, plugin_dirs: &[PathBuf]) -> Vec<Arc<Plugin>> {
-    let mut plugins = Vec::new();
-    for builtin in BUILTIN_PLUGINS {
-        match runtime.load(builtin.wasm.into()).await {
-            Ok(p) => plugins.push(Arc::new(p)),
-            Err(e) => tracing::error!(plugin = builtin.name, "built-in plugin rejected: {e}"),
+    load_plugin_set(runtime, plugin_dirs)
+        .await
+        .entries()
+        .into_iter()
+        .map(|e| e.plugin)
+        .collect()
+}
+
+/// The built-in plugins and those in `plugin_dirs`, as a set hot reload can change. A file
+/// that does not load is logged and listed among the set's failures.
+pub async fn load_plugin_set(runtime: &Runtime, plugin_dirs: &[PathBuf]) -> PluginSet {
+    let mut builtin = Vec::new();
+    for b in BUILTIN_PLUGINS {
+        match runtime.load(b.wasm.into()).await {
+            Ok(p) => builtin.push(Arc::new(p)),
+            Err(e) => tracing::error!(plugin = b.name, "built-in plugin rejected: {e}"),
         }
     }
+    let mut loaded = Vec::new();
+    let mut failed = Vec::new();
     for dir in plugin_dirs {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
@@ -50,10 +64,17 @@ pub async fn load_plugins(runtime: &Runtime, plugin_dirs: &[PathBuf]) -> Vec<Arc
         files.sort();
         for file in files {
             match runtime.load_file(&file).await {
-                Ok(p) => plugins.push(Arc::new(p)),
-                Err(e) => tracing::error!(file = %file.display(), "plugin rejected: {e}"),
+                Ok(p) => loaded.push((file, Arc::new(p))),
+                Err(e) => {
+                    tracing::error!(file = %file.display(), "plugin rejected: {e}");
+                    failed.push((file, e.to_string()));
+                }
             }
         }
     }
-    plugins
+    let set = PluginSet::new(builtin, loaded);
+    for (file, error) in failed {
+        set.fail(&file, error);
+    }
+    set
 }

@@ -128,9 +128,10 @@ impl Hub {
         self.publish(Subject::Alerts, json, None);
     }
 
-    /// Publishes the plugin list after it changed.
-    pub fn plugins(&self, plugins: &serde_json::Value) {
-        let json = serde_json::json!({"type": "plugins", "plugins": plugins}).to_string();
+    /// Publishes the plugin list (and the files that failed to load) after it changed.
+    pub fn plugins(&self, plugins: &serde_json::Value, failures: &serde_json::Value) {
+        let json = serde_json::json!({"type": "plugins", "plugins": plugins, "failures": failures})
+            .to_string();
         self.publish(Subject::Plugins, json, None);
     }
 

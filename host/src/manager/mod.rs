@@ -12,7 +12,7 @@ pub use stats::PollStats;
 use crate::alerts::EventSender;
 use crate::discovery::ProbeConfig;
 use crate::hub::Hub;
-use crate::runtime::Plugin;
+use crate::registry::PluginSet;
 use crate::state::MinerStore;
 use crate::storage::{MinerConfig, Storage};
 use parking_lot::Mutex;
@@ -64,7 +64,7 @@ impl Default for ManagerConfig {
 /// What the pollers share.
 pub(crate) struct Shared {
     pub store: Arc<MinerStore>,
-    pub drivers: Vec<Arc<Plugin>>,
+    pub drivers: Arc<PluginSet>,
     pub config: ManagerConfig,
     pub permits: Semaphore,
     pub ingest: mpsc::Sender<MinerRecord>,
@@ -93,7 +93,7 @@ impl MinerManager {
     pub fn new(
         store: Arc<MinerStore>,
         storage: Arc<Storage>,
-        drivers: Vec<Arc<Plugin>>,
+        drivers: Arc<PluginSet>,
         config: ManagerConfig,
         hub: Arc<Hub>,
         events: Option<EventSender>,

@@ -25,11 +25,7 @@ async fn choose_driver(
     target: &Target,
 ) -> Option<Arc<Plugin>> {
     if let Some(name) = &miner.driver {
-        return shared
-            .drivers
-            .iter()
-            .find(|d| &d.meta().name == name)
-            .cloned();
+        return shared.drivers.driver(name);
     }
     let cfg = crate::discovery::ProbeConfig {
         http_port: target.http_port,
@@ -37,7 +33,7 @@ async fn choose_driver(
         ..shared.config.probe.clone()
     };
     let (p, _, _) = probe(&target.host, &cfg).await;
-    detect(&shared.drivers, &p).await.map(|(d, _)| d)
+    detect(&shared.drivers.drivers(), &p).await.map(|(d, _)| d)
 }
 
 /// Whether shares still arrive. A miner can keep reporting a hashrate after it stopped
@@ -144,6 +140,13 @@ pub async fn run(shared: Arc<Shared>, miner: MinerConfig, wake: Arc<Notify>) {
 async fn poll_once(shared: &Shared, st: &mut PollerState, started: tokio::time::Instant) -> bool {
     let cfg = &shared.config;
     let outcome = {
+        // A driver reloaded since the last poll: continue with its new version; one
+        // unloaded: detect again.
+        if let Some(d) = &st.driver
+            && !shared.drivers.drivers().iter().any(|c| Arc::ptr_eq(c, d))
+        {
+            st.driver = shared.drivers.driver(&d.meta().name);
+        }
         if st.driver.is_none() {
             st.driver = choose_driver(shared, &st.miner, &st.target).await;
         }
@@ -289,7 +292,7 @@ mod tests {
         let (tx, _rx) = tokio::sync::mpsc::channel(1);
         let shared = Arc::new(Shared {
             store: Default::default(),
-            drivers: vec![],
+            drivers: Arc::new(crate::registry::PluginSet::new(Vec::new(), Vec::new())),
             config: Default::default(),
             permits: tokio::sync::Semaphore::new(1),
             ingest: tx,

@@ -22,6 +22,7 @@ pub use ws::WsConfig;
 
 use crate::hub::Hub;
 use crate::manager::MinerManager;
+use crate::registry::PluginSet;
 use crate::runtime::Plugin;
 use crate::state::MinerStore;
 use crate::storage::Storage;
@@ -50,8 +51,8 @@ pub struct ApiConfig {
 /// What exists once the plugins are loaded.
 #[derive(Clone)]
 pub struct Ready {
-    /// Loaded plugins.
-    pub plugins: Vec<Arc<Plugin>>,
+    /// The plugins in service (hot reload changes them).
+    pub plugins: Arc<PluginSet>,
     /// The poller of the configured miners, when this daemon polls.
     pub manager: Option<Arc<MinerManager>>,
     /// The notification channels and their sender's counters.
@@ -93,11 +94,34 @@ impl AppState {
         }
     }
 
-    /// Publishes the loaded plugins (and the manager) and marks the daemon ready.
+    /// Publishes the loaded plugins (and the manager) and marks the daemon ready; from then on
+    /// every change to the plugin set is published on the `plugins` topic.
     pub fn set_ready(&self, ready: Ready) {
-        let plugins = plugins::plugin_list(&ready.plugins);
+        let set = ready.plugins.clone();
         *self.inner.ready.write() = Some(ready);
-        self.inner.hub.plugins(&plugins);
+        let hub = self.inner.hub.clone();
+        let publish = move |set: &PluginSet| {
+            let s = plugins::status(set);
+            hub.plugins(
+                &s.plugins,
+                &serde_json::to_value(&s.failures).unwrap_or_default(),
+            );
+        };
+        publish(&set);
+        let mut changes = set.subscribe();
+        let weak = Arc::downgrade(&set);
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                match weak.upgrade() {
+                    Some(set) => publish(&set),
+                    None => return,
+                }
+            }
+        });
+    }
+
+    pub(crate) fn plugin_set(&self) -> Option<Arc<PluginSet>> {
+        self.ready().map(|r| r.plugins)
     }
 
     pub(crate) fn ready(&self) -> Option<Ready> {
@@ -111,7 +135,9 @@ impl AppState {
     }
 
     pub(crate) fn plugins(&self) -> Vec<Arc<Plugin>> {
-        self.ready().map(|r| r.plugins).unwrap_or_default()
+        self.ready()
+            .map(|r| r.plugins.entries().into_iter().map(|e| e.plugin).collect())
+            .unwrap_or_default()
     }
 
     pub(crate) fn miners(&self) -> &Arc<MinerStore> {

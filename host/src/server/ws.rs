@@ -184,8 +184,14 @@ impl Conn {
                 serde_json::json!({"type": "snapshot", "topic": name, "alerts": alerts, "mutes": mutes})
             }
             Topic::Plugins => {
-                let plugins = super::plugins::plugin_list(&self.state.plugins());
-                serde_json::json!({"type": "snapshot", "topic": name, "plugins": plugins})
+                let (plugins, failures) = match self.state.plugin_set() {
+                    Some(set) => {
+                        let s = super::plugins::status(&set);
+                        (s.plugins, s.failures)
+                    }
+                    None => (serde_json::json!([]), Vec::new()),
+                };
+                serde_json::json!({"type": "snapshot", "topic": name, "plugins": plugins, "failures": failures})
             }
         };
         self.send_json(msg).await

@@ -1,0 +1,35 @@
+// The body of rule-count, shared by both versions (rule-count-v2 includes this file; each
+// crate sets `FIRES`). Both call themselves `rule-count`, so they share plugin state and a
+// reload swaps one for the other.
+
+use solomon_plugin_sdk::PluginInfo;
+use solomon_plugin_sdk::rule::{Alert, Event, Rule};
+use solomon_plugin_sdk::{Severity, host};
+
+struct Count;
+
+impl Rule for Count {
+    fn description() -> &'static str {
+        "Counts events per miner (test fixture)"
+    }
+
+    fn info(from_crate: PluginInfo) -> PluginInfo {
+        PluginInfo {
+            name: "rule-count".into(),
+            ..from_crate
+        }
+    }
+
+    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+        let key = format!("n/{}", event.miner_id);
+        let n = host::state::update_json(&key, |n: Option<u64>| n.unwrap_or(0) + 1)
+            .map_err(|e| e.to_string())?;
+        Ok(if FIRES {
+            vec![Alert::new("v2", Severity::Info, format!("v2 after {n} events"), true)]
+        } else {
+            Vec::new()
+        })
+    }
+}
+
+solomon_plugin_sdk::register_rule!(Count);

@@ -1,0 +1,5 @@
+//! rule-count 1.0.0: counts every event per miner in plugin state and never fires.
+
+const FIRES: bool = false;
+
+include!("count.rs");

@@ -1,0 +1,6 @@
+//! rule-count 2.0.0: goes on counting where 1.0.0 stopped, and fires `v2` so a test can see
+//! which version judged an event.
+
+const FIRES: bool = true;
+
+include!("../../rule-count-v1/src/count.rs");
