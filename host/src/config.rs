@@ -91,6 +91,14 @@ pub struct Defaults {
     /// Polls running at once across the fleet.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent: usize,
+    /// A miner that reports a hashrate but accepts no share for `stall_intervals` expected
+    /// share intervals, and at least this many minutes, is shown `idle` (stalled).
+    #[serde(default = "default_stall_minutes")]
+    pub stall_minutes: f64,
+    /// Expected share intervals (pool difficulty x 2^32 / hashrate) without a share before a
+    /// miner counts as stalled.
+    #[serde(default = "default_stall_intervals")]
+    pub stall_intervals: f64,
 }
 
 /// `[alerts]`.
@@ -152,6 +160,8 @@ impl Default for Defaults {
             timeout_ms: default_timeout_ms(),
             offline_after: default_offline_after(),
             max_concurrent: default_max_concurrent(),
+            stall_minutes: default_stall_minutes(),
+            stall_intervals: default_stall_intervals(),
         }
     }
 }
@@ -173,6 +183,12 @@ fn default_offline_after() -> u32 {
 }
 fn default_max_concurrent() -> usize {
     256
+}
+fn default_stall_minutes() -> f64 {
+    10.0
+}
+fn default_stall_intervals() -> f64 {
+    10.0
 }
 
 impl Config {
@@ -223,6 +239,16 @@ impl Config {
                 "max_concurrent",
                 d.max_concurrent == 0,
                 "must be at least 1",
+            ),
+            (
+                "stall_minutes",
+                !(d.stall_minutes.is_finite() && d.stall_minutes >= 0.0),
+                "must be a number of minutes, 0 or more",
+            ),
+            (
+                "stall_intervals",
+                !(d.stall_intervals.is_finite() && d.stall_intervals > 0.0),
+                "must be more than 0",
             ),
         ] {
             if bad {

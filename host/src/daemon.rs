@@ -163,6 +163,8 @@ pub async fn serve_daemon_until(
         poll_interval: std::time::Duration::from_secs(p.poll_seconds.max(1)),
         offline_after: p.offline_after.max(1),
         max_concurrent: p.max_concurrent.max(1),
+        stall_min: std::time::Duration::from_secs_f64(p.stall_minutes.clamp(0.0, 360.0) * 60.0),
+        stall_intervals: p.stall_intervals,
         probe: crate::discovery::ProbeConfig {
             timeout: defaults
                 .probe

@@ -103,6 +103,19 @@ impl Alert {
     }
 }
 
+/// How many samples in a row `hit` has held for this miner, kept in plugin state under `key`
+/// (0 once it does not): the usual guard against a single noisy sample firing an alert.
+pub fn streak(key: &str, hit: bool) -> Result<u32, String> {
+    crate::host::state::update_json(key, |n: Option<u32>| {
+        if hit {
+            n.unwrap_or(0).saturating_add(1)
+        } else {
+            0
+        }
+    })
+    .map_err(|e| e.to_string())
+}
+
 /// Read-only, consistent snapshots of the host's miner store.
 pub mod store {
     use super::bindings::solomon::plugin::store as raw;

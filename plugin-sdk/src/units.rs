@@ -54,6 +54,30 @@ pub fn to_hs(value: f64, unit: HashUnit) -> f64 {
     value * unit.factor()
 }
 
+/// A hashrate in H/s for people, three significant digits: `1.21 TH/s`, `890 GH/s`.
+pub fn format_hashrate(hs: f64) -> String {
+    const UNITS: [(f64, &str); 6] = [
+        (1e18, "EH/s"),
+        (1e15, "PH/s"),
+        (1e12, "TH/s"),
+        (1e9, "GH/s"),
+        (1e6, "MH/s"),
+        (1e3, "kH/s"),
+    ];
+    let (v, unit) = UNITS
+        .iter()
+        .find(|(f, _)| hs.abs() >= *f)
+        .map_or((hs, "H/s"), |(f, u)| (hs / f, *u));
+    let digits = if v.abs() >= 100.0 {
+        0
+    } else if v.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.digits$} {unit}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +90,13 @@ mod tests {
         assert_eq!(HashUnit::parse("GH/s"), Some(HashUnit::GH));
         assert_eq!(HashUnit::parse("mhs"), Some(HashUnit::MH));
         assert_eq!(HashUnit::parse("bogus"), None);
+    }
+
+    #[test]
+    fn formats_hashrates_for_people() {
+        assert_eq!(format_hashrate(1.2149e12), "1.21 TH/s");
+        assert_eq!(format_hashrate(890e9), "890 GH/s");
+        assert_eq!(format_hashrate(52.6e15), "52.6 PH/s");
+        assert_eq!(format_hashrate(0.0), "0.00 H/s");
     }
 }

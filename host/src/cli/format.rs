@@ -1,22 +1,7 @@
 //! Human-readable numbers for the command line.
 
-/// `1.23 TH/s`, `480 GH/s`.
-pub fn hashrate(hs: f64) -> String {
-    let units = [
-        (1e18, "EH/s"),
-        (1e15, "PH/s"),
-        (1e12, "TH/s"),
-        (1e9, "GH/s"),
-        (1e6, "MH/s"),
-        (1e3, "kH/s"),
-    ];
-    for (f, u) in units {
-        if hs >= f {
-            return format!("{:.2} {u}", hs / f);
-        }
-    }
-    format!("{hs:.0} H/s")
-}
+/// `1.23 TH/s`, `480 GH/s`: the SDK's formatting, so the CLI and the rules' messages agree.
+pub use solomon_plugin_sdk::units::format_hashrate as hashrate;
 
 /// `3.47 G`, `524 k` (difficulties).
 pub fn si(v: f64) -> String {
@@ -45,7 +30,7 @@ mod tests {
     #[test]
     fn units() {
         assert_eq!(hashrate(1.2343e12), "1.23 TH/s");
-        assert_eq!(hashrate(480e9), "480.00 GH/s");
+        assert_eq!(hashrate(480e9), "480 GH/s");
         assert_eq!(si(3_468_978_118.0), "3.47 G");
         assert_eq!(duration(72_227), "20h 3m");
     }

@@ -25,6 +25,8 @@ pub fn system_info(m: &SimMiner, r: &Reading) -> String {
         o.insert("vrTemp".into(), json!(r.vr_temp_c.round()));
         o.insert("power".into(), json!(r.power_w));
         o.insert("sharesAccepted".into(), json!(r.accepted));
+        o.insert("sharesRejected".into(), json!(r.rejected));
+        o.insert("fanrpm".into(), json!((4415.0 * r.fan).round()));
         o.insert("bestDiff".into(), json!(r.best_diff));
         o.insert("bestSessionDiff".into(), json!(r.best_diff / 10.0));
         o.insert("blockFound".into(), json!(r.blocks));

@@ -42,15 +42,15 @@ fn summary(m: &SimMiner, r: &Reading) -> Value {
     let body = match m.kind {
         Kind::Antminer | Kind::Luxos => {
             let gh = r.hashrate_hs / 1e9;
-            json!([{"Elapsed":r.uptime_s,"GHS 5s":gh,"GHS av":gh*0.999,"GHS 30m":gh*1.001,"Found Blocks":r.blocks,"Accepted":r.accepted,"Rejected":3,"Stale":1,"Best Share":r.best_diff,"Device Hardware%":0.0}])
+            json!([{"Elapsed":r.uptime_s,"GHS 5s":gh,"GHS av":gh*0.999,"GHS 30m":gh*1.001,"Found Blocks":r.blocks,"Accepted":r.accepted,"Rejected":r.rejected,"Stale":1,"Best Share":r.best_diff,"Device Hardware%":0.0}])
         }
         Kind::Whatsminer => {
             let mh = r.hashrate_hs / 1e6;
-            json!([{"Elapsed":r.uptime_s,"MHS av":mh*0.999,"MHS 5s":mh,"MHS 1m":mh,"Temperature":r.temp_c,"Chip Temp Max":r.temp_c+6.0,"Env Temp":24.0,"Fan Speed In":4800,"Fan Speed Out":4700,"Power":r.power_w.round(),"Factory GHS":100000,"Accepted":r.accepted,"Rejected":2,"Found Blocks":r.blocks,"Best Share":r.best_diff,"MAC":m.mac(),"Firmware Version":"'20210322.22.REL'"}])
+            json!([{"Elapsed":r.uptime_s,"MHS av":mh*0.999,"MHS 5s":mh,"MHS 1m":mh,"Temperature":r.temp_c,"Chip Temp Max":r.temp_c+6.0,"Env Temp":24.0,"Fan Speed In":(4800.0*r.fan).round(),"Fan Speed Out":(4700.0*r.fan).round(),"Power":r.power_w.round(),"Factory GHS":100000,"Accepted":r.accepted,"Rejected":r.rejected,"Found Blocks":r.blocks,"Best Share":r.best_diff,"MAC":m.mac(),"Firmware Version":"'20210322.22.REL'"}])
         }
         _ => {
             let mh = r.hashrate_hs / 1e6;
-            json!([{"Elapsed":r.uptime_s,"MHS av":mh*0.999,"MHS 5s":mh,"MHS 1m":mh,"Accepted":r.accepted,"Rejected":1,"Found Blocks":r.blocks,"Best Share":r.best_diff}])
+            json!([{"Elapsed":r.uptime_s,"MHS av":mh*0.999,"MHS 5s":mh,"MHS 1m":mh,"Accepted":r.accepted,"Rejected":r.rejected,"Found Blocks":r.blocks,"Best Share":r.best_diff}])
         }
     };
     envelope(11, "Summary", d, "SUMMARY", body)
@@ -67,10 +67,12 @@ fn stats(m: &SimMiner, r: &Reading) -> Value {
     let d = description(m.kind);
     if m.kind == Kind::Avalon {
         let mm = format!(
-            "Ver[Q-25.02] DNA[0201] Elapsed[{}] ITemp[24] TMax[{:.0}] TAvg[{:.0}] Fan1[2100] Fan2[2150] FanR[40%] GHSspd[{:.2}] GHSmm[90000] PS[0 1205 {:.0} 74 1672]",
+            "Ver[Q-25.02] DNA[0201] Elapsed[{}] ITemp[24] TMax[{:.0}] TAvg[{:.0}] Fan1[{:.0}] Fan2[{:.0}] FanR[40%] GHSspd[{:.2}] GHSmm[90000] PS[0 1205 {:.0} 74 1672]",
             r.uptime_s,
             r.temp_c + 6.0,
             r.temp_c,
+            2100.0 * r.fan,
+            2150.0 * r.fan,
             r.hashrate_hs / 1e9,
             r.power_w
         );
@@ -81,7 +83,7 @@ fn stats(m: &SimMiner, r: &Reading) -> Value {
     let body = json!([
         {"BMMiner":"1.0.0","Miner":"49.0.1.3","Type":"Antminer S19 Pro"},
         {"STATS":0,"ID":"BTM_SOC0","Elapsed":r.uptime_s,"GHS 5s":r.hashrate_hs/1e9,"rate_unit":"GH","total_rateideal":110000.0,"total_freqavg":525,
-         "fan_num":4,"fan1":6000,"fan2":5880,"fan3":5040,"fan4":5040,
+         "fan_num":4,"fan1":(6000.0*r.fan).round(),"fan2":(5880.0*r.fan).round(),"fan3":(5040.0*r.fan).round(),"fan4":(5040.0*r.fan).round(),
          "temp_pcb1":format!("{}-45-64-65", t-5),"temp_pcb2":format!("{}-50-65-66", t-6),"temp_pcb3":format!("{}-44-64-63", t-7),
          "temp_chip1":format!("{t}-50-69-70"),"temp_chip2":format!("{}-55-70-71", t-1),"temp_chip3":format!("{}-49-69-68", t-2),
          "chain_acn1":114,"chain_acn2":114,"chain_acn3":114,

@@ -72,6 +72,12 @@ pub enum Scenario {
     BlockFound,
     /// Re-pointed to another pool.
     PoolChanged,
+    /// The pool rejects about half of its shares (wrong difficulty, stale work).
+    HighRejects,
+    /// Its fans stopped (0 RPM) while it hashes on.
+    FanFail,
+    /// Hashes at 60% of its nominal rate (a dead hash board, a bad PSU rail).
+    Degraded,
 }
 
 impl Scenario {
@@ -90,6 +96,8 @@ pub struct Live {
     pub stale_hs: Option<f64>,
     /// Shares accepted.
     pub accepted: u64,
+    /// Shares rejected.
+    pub rejected: u64,
     /// Best difficulty ever.
     pub best_diff: f64,
     /// Blocks found.
@@ -128,6 +136,10 @@ pub struct Reading {
     pub power_w: f64,
     /// Shares accepted.
     pub accepted: u64,
+    /// Shares rejected.
+    pub rejected: u64,
+    /// Fan speed as a share of normal (0 when the fans stopped).
+    pub fan: f64,
     /// Best share ever.
     pub best_diff: f64,
     /// Blocks found.
@@ -152,6 +164,7 @@ impl SimMiner {
                 scenario: Scenario::Normal,
                 stale_hs: None,
                 accepted: 1000 + index as u64 * 7,
+                rejected: index as u64 % 4,
                 best_diff: 1.0e9 + index as f64 * 1.0e7,
                 blocks: 0,
                 polls: 0,
@@ -197,6 +210,7 @@ impl SimMiner {
                 hs = *l.stale_hs.get_or_insert(hs);
             }
             Scenario::Overheat => temp = if self.kind.is_http() { 92.0 } else { 98.0 } + noise,
+            Scenario::Degraded => hs *= 0.6,
             Scenario::NewBest => l.best_diff *= 1.5,
             Scenario::BlockFound => {
                 l.blocks += 1;
@@ -205,7 +219,13 @@ impl SimMiner {
             _ => {}
         }
         if l.scenario != Scenario::Stall {
-            l.accepted += 1 + (l.rng % 3);
+            let new = 1 + (l.rng % 3);
+            l.accepted += new;
+            if l.scenario == Scenario::HighRejects {
+                l.rejected += new;
+            } else if l.rng.is_multiple_of(97) {
+                l.rejected += 1;
+            }
         }
         let power = if self.kind.is_http() { 18.0 } else { 3250.0 } * (hs / nominal).max(0.05);
         Reading {
@@ -214,6 +234,12 @@ impl SimMiner {
             vr_temp_c: temp + 8.0,
             power_w: power,
             accepted: l.accepted,
+            rejected: l.rejected,
+            fan: if l.scenario == Scenario::FanFail {
+                0.0
+            } else {
+                1.0
+            },
             best_diff: l.best_diff,
             blocks: l.blocks,
             uptime_s: self.started.elapsed().as_secs() + 3600,

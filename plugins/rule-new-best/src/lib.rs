@@ -1,12 +1,23 @@
 //! Alert rule `rule-new-best`: a new all-time best share difficulty for a miner, as the daemon
-//! saw it. The best so far is kept in the rule's plugin state (it survives restarts and
-//! reloads); the first sample of a miner only sets it. Fires when a sample beats it, clears at
-//! the next sample.
+//! saw it, and a new best for the whole fleet. The bests so far are kept in the rule's plugin
+//! state (they survive restarts and reloads); the first sample of a miner only sets its best.
+//! Fires when a sample beats it (key `best`; key `fleet-best` on the miner that beat the whole
+//! fleet's), clears at the next sample.
 //!
 //! Settings: `min_difficulty` (default 0): ignore bests below it.
 
+use serde::{Deserialize, Serialize};
 use solomon_plugin_sdk::rule::{Alert, Event, Rule};
 use solomon_plugin_sdk::{Severity, host};
+
+/// The fleet's best share so far and who found it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetBest {
+    /// Difficulty.
+    pub diff: f64,
+    /// Miner id.
+    pub miner: String,
+}
 
 /// `4.29G`-style difficulty.
 pub fn short(d: f64) -> String {
@@ -26,7 +37,7 @@ struct NewBest;
 
 impl Rule for NewBest {
     fn description() -> &'static str {
-        "A new all-time best share difficulty for a miner"
+        "A new all-time best share difficulty for a miner, and for the whole fleet"
     }
 
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
@@ -43,7 +54,44 @@ impl Rule for NewBest {
             (true, Some(k)) => format!("new best difficulty {} (was {})", short(best), short(k)),
             _ => format!("best difficulty {}", short(known.unwrap_or(best).max(best))),
         };
-        Ok(vec![Alert::new("best", Severity::Info, message, record)])
+        let mut alerts = vec![Alert::new("best", Severity::Info, message, record)];
+        // Miners are judged concurrently: the fleet's best is swapped atomically, and the
+        // miner whose share moved it learns what it was before.
+        let mut before = None;
+        host::state::update_json("fleet-best", |b: Option<FleetBest>| {
+            before = b.clone();
+            match b {
+                Some(b) if b.diff >= best => b,
+                _ => FleetBest {
+                    diff: best,
+                    miner: event.miner_id.clone(),
+                },
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        // News only when this sample is the miner's own new best and it beats another miner's
+        // fleet best. A miner's first sample (after a start or when it is added) only moves the
+        // bar: its best is old, and the fleet learning of it is not a find.
+        let fleet_record = record
+            && before
+                .as_ref()
+                .is_some_and(|b| best > b.diff && b.miner != event.miner_id);
+        let fleet_message = match &before {
+            Some(b) if fleet_record => format!(
+                "new fleet-wide best difficulty {} (was {} by {})",
+                short(best),
+                short(b.diff),
+                b.miner
+            ),
+            _ => "no new fleet-wide best".to_string(),
+        };
+        alerts.push(Alert::new(
+            "fleet-best",
+            Severity::Info,
+            fleet_message,
+            fleet_record,
+        ));
+        Ok(alerts)
     }
 }
 

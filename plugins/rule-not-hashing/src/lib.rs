@@ -1,0 +1,81 @@
+//! Alert rule `rule-not-hashing`: a miner that answers but does not hash. Either it reports
+//! no hashrate, or it is in the stale-hashrate trap: the host marks a miner `idle` with a
+//! `stalled` error when it keeps reporting a hashrate but no share was accepted for many
+//! expected share intervals (the flatline other tools show as hashing for hours). An offline
+//! miner is `rule-offline`'s.
+//!
+//! Settings: `severity` (`info`, `warning` default, `critical`).
+
+use solomon_plugin_sdk::rule::{Alert, Event, Rule};
+use solomon_plugin_sdk::{MinerRecord, MinerState, Severity};
+
+/// Why `r` is not hashing, or `None` if it is (or is offline).
+pub fn not_hashing(r: &MinerRecord) -> Option<String> {
+    let stalled = r.errors.iter().find(|e| e.code == "stalled");
+    match r.state {
+        MinerState::Offline => None,
+        MinerState::Idle => Some(
+            stalled
+                .map(|e| e.message.clone())
+                .unwrap_or_else(|| "idle: answering but not hashing".into()),
+        ),
+        _ if stalled.is_some() => stalled.map(|e| e.message.clone()),
+        _ if r.hashrate_hs.is_some_and(|h| h <= 0.0) => Some("hashrate 0".into()),
+        _ => None,
+    }
+}
+
+struct NotHashing;
+
+impl Rule for NotHashing {
+    fn description() -> &'static str {
+        "A miner that answers but does not hash (zero hashrate, or a stalled, stale hashrate)"
+    }
+
+    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+        let Some(r) = event.current()? else {
+            return Ok(Vec::new());
+        };
+        let severity = match event.config.get("severity").and_then(|v| v.as_str()) {
+            Some("info") => Severity::Info,
+            Some("critical") => Severity::Critical,
+            _ => Severity::Warning,
+        };
+        Ok(vec![match not_hashing(&r) {
+            Some(why) => Alert::new("hashing", severity, why, true),
+            None => Alert::new("hashing", severity, "hashing again", false),
+        }])
+    }
+}
+
+solomon_plugin_sdk::register_rule!(NotHashing);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use solomon_plugin_sdk::MinerError;
+
+    #[test]
+    fn idle_stalled_and_zero_are_not_hashing() {
+        let mut r = MinerRecord {
+            state: MinerState::Hashing,
+            hashrate_hs: Some(1.2e12),
+            ..Default::default()
+        };
+        assert_eq!(not_hashing(&r), None);
+        r.hashrate_hs = Some(0.0);
+        assert_eq!(not_hashing(&r).as_deref(), Some("hashrate 0"));
+        r.state = MinerState::Idle;
+        r.errors.push(MinerError {
+            code: "stalled".into(),
+            message: "no accepted share for 12 min".into(),
+            severity: "warning".into(),
+        });
+        assert_eq!(
+            not_hashing(&r).as_deref(),
+            Some("no accepted share for 12 min")
+        );
+        r.state = MinerState::Offline;
+        assert_eq!(not_hashing(&r), None, "offline is another rule's");
+    }
+}
