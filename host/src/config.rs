@@ -316,7 +316,11 @@ mod tests {
         assert_eq!(alerts.cooldown.as_secs(), 15 * 60);
         assert_eq!(
             alerts.rule_config("rule-hot-chip", "garage-s19"),
-            r#"{"max_chip_c":85,"samples":3}"#
+            r#"{"cooldown_minutes":30,"max_chip_c":85,"samples":3}"#
+        );
+        assert_eq!(
+            alerts.cooldown_for("rule-hot-chip", "garage-s19"),
+            std::time::Duration::from_secs(30 * 60)
         );
         assert_eq!(alerts.notify.len(), 2);
         assert_eq!(

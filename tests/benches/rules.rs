@@ -11,7 +11,7 @@ use solomon_host::registry::PluginSet;
 use solomon_host::runtime::{HostServices, Runtime, RuntimeConfig, World};
 use solomon_host::state::MinerStore;
 use solomon_host::storage::{Storage, StorageConfig};
-use solomon_plugin_sdk::{MinerRecord, MinerState};
+use solomon_plugin_sdk::{Fan, MinerRecord, MinerState, Pool};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -65,13 +65,46 @@ fn bench(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters * 100 {
                     n += 1;
+                    // A record as full as a Bitaxe's (about 1 KB of JSON): rules parse it.
                     let snap = store.set(MinerRecord {
                         id: format!("m{}", n % 100),
+                        host: format!("10.0.0.{}", n % 100),
                         make: "Bitaxe".into(),
+                        model: Some("Gamma".into()),
+                        chip: Some("BM1370".into()),
+                        firmware: Some("AxeOS".into()),
+                        firmware_version: Some("v2.12.0".into()),
+                        driver: "driver-axeos@0.1.0".into(),
                         state: MinerState::Hashing,
                         temp_c: Some(60.0 + (n % 20) as f64),
+                        vr_temp_c: Some(68.0),
+                        power_w: Some(18.2),
                         hashrate_hs: Some(1.2e12),
+                        expected_hashrate_hs: Some(1.22e12),
+                        efficiency_j_th: Some(15.1),
+                        core_voltage_mv: Some(1150.0),
+                        frequency_mhz: Some(525.0),
+                        fans: vec![Fan {
+                            index: 0,
+                            rpm: Some(4400.0),
+                            pct: Some(42.0),
+                        }],
+                        shares_accepted: Some(1000 + n),
+                        shares_rejected: Some(2),
                         best_diff: Some(n as f64),
+                        best_session_diff: Some(n as f64 / 10.0),
+                        pool_difficulty: Some(1000.0),
+                        network_difficulty: Some(1.48e14),
+                        uptime_s: Some(3600 + n),
+                        pools: vec![Pool {
+                            index: 0,
+                            url: "stratum+tcp://solo.ckpool.org:3333".into(),
+                            user: Some("bc1qsyz6ehyjqzfs478un8vyks9l3mfwn26alqh6fs.bitaxe".into()),
+                            active: Some(true),
+                            accepted: Some(1000 + n),
+                            rejected: Some(2),
+                            ..Default::default()
+                        }],
                         ts_ms: n,
                         ..Default::default()
                     });
@@ -95,7 +128,10 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
     let evals = engine.stats().evaluations.load(Ordering::Relaxed);
-    eprintln!("{evals} rule evaluations in all");
+    let failed = engine.stats().failures.load(Ordering::Relaxed);
+    eprintln!("{evals} rule evaluations in all, {failed} of them failed");
+    // A failing rule returns fast: figures with failures would flatter the engine.
+    assert_eq!(failed, 0, "rules failed during the benchmark");
 }
 
 criterion_group!(benches, bench);

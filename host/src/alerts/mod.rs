@@ -75,6 +75,23 @@ impl Default for AlertConfig {
 }
 
 impl AlertConfig {
+    /// The cooldown of `rule` on `miner`: its `cooldown_minutes` setting (per-miner override
+    /// first), else the global one. A rule that may flap more (offline) or must never be
+    /// repeated (new best) sets its own.
+    pub fn cooldown_for(&self, rule: &str, miner: &str) -> Duration {
+        let Some(serde_json::Value::Object(cfg)) = self.rules.get(rule) else {
+            return self.cooldown;
+        };
+        let minutes = cfg
+            .get("miners")
+            .and_then(|m| m.get(miner))
+            .and_then(|m| m.get("cooldown_minutes"))
+            .or_else(|| cfg.get("cooldown_minutes"))
+            .and_then(serde_json::Value::as_f64)
+            .filter(|m| m.is_finite() && *m >= 0.0);
+        minutes.map_or(self.cooldown, |m| Duration::from_secs_f64(m * 60.0))
+    }
+
     /// The JSON object a rule gets for `miner`: its config with the miner's overrides merged.
     pub fn rule_config(&self, rule: &str, miner: &str) -> String {
         let mut base = match self.rules.get(rule) {
@@ -301,7 +318,8 @@ impl Engine {
                 let id = (name.clone(), ev.miner.clone(), a.key.clone());
                 let known = self.known.lock().get(&id).copied();
                 let now = now_ms();
-                if decide(known, a.firing, now, self.config.cooldown) == Decision::Keep {
+                let cooldown = self.config.cooldown_for(name, &ev.miner);
+                if decide(known, a.firing, now, cooldown) == Decision::Keep {
                     continue;
                 }
                 match apply(&self.storage, name, &ev.miner, &a, now, &self.config) {
@@ -345,7 +363,7 @@ pub fn apply(
     now: u64,
     config: &AlertConfig,
 ) -> Result<Option<AlertState>, StorageError> {
-    let cooldown = config.cooldown;
+    let cooldown = config.cooldown_for(rule, miner);
     let alerts = storage.alerts();
     let stored = alerts.get(rule, miner, &a.key)?;
     let current = stored.as_ref().map(|s| Current {
@@ -527,5 +545,31 @@ mod tests {
             serde_json::from_str(&c.rule_config("rule-hot-chip", "other")).unwrap_or_default();
         assert_eq!(v, serde_json::json!({"max_chip_c": 70, "samples": 3}));
         assert_eq!(c.rule_config("unknown", "x"), "{}");
+    }
+
+    #[test]
+    fn a_rule_and_a_miner_may_have_their_own_cooldown() {
+        let c = AlertConfig {
+            cooldown: Duration::from_secs(900),
+            rules: [(
+                "rule-offline".to_string(),
+                serde_json::json!({"cooldown_minutes": 60, "miners": {"flaky": {"cooldown_minutes": 0.5}}}),
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        };
+        assert_eq!(
+            c.cooldown_for("rule-offline", "m1"),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            c.cooldown_for("rule-offline", "flaky"),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            c.cooldown_for("rule-overheat", "m1"),
+            Duration::from_secs(900)
+        );
     }
 }
