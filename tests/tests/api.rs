@@ -625,6 +625,24 @@ async fn an_overheating_miner_fires_one_alert_that_resolves_and_is_not_repeated_
             "never firing again"
         );
     }
+    // The history holds what happened, in order: fired, acknowledged, resolved, suppressed.
+    let h = http(addr, "GET", "/api/v1/alerts/history?miner=m0", None, None)
+        .await
+        .json();
+    let kinds: Vec<&str> = h["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["alert"]["rule"] == "rule-hot-chip")
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["fired", "acknowledged", "resolved", "suppressed"],
+        "{h}"
+    );
+    let r = http(addr, "GET", "/api/v1/alerts/history?limit=x", None, None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
     let plugins = http(addr, "GET", "/api/v1/plugins", None, None)
         .await
         .json();

@@ -1,4 +1,4 @@
-//! `/api/v1/alerts`: the current state of every alert, firing first.
+//! `/api/v1/alerts`: the current state of every alert, firing first; its history; acknowledge.
 
 use super::AppState;
 use super::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
@@ -95,4 +95,52 @@ pub async fn ack(
         )),
         Err(e) => Err(ApiError::internal(format!("acknowledging: {e}"))),
     }
+}
+
+/// `?from=<ms>&to=<ms>&limit=<n>`: history events in a time range (default: the last 24 h,
+/// at most 500).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Start, Unix ms (default: 24 h before `to`).
+    pub from: Option<u64>,
+    /// End, Unix ms (default: now).
+    pub to: Option<u64>,
+    /// Most events returned, oldest first (default 500, at most 5000).
+    pub limit: Option<usize>,
+    /// Only this miner's.
+    pub miner: Option<String>,
+}
+
+/// `{"events": [...]}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AlertHistory {
+    /// `{ts_ms, kind, alert}`: fired, suppressed, resolved, acknowledged, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<crate::storage::AlertEvent>,
+}
+
+/// What happened to alerts over a time range.
+#[utoipa::path(get, path = "/api/v1/alerts/history", operation_id = "alert_history", tag = "alerts",
+    params(HistoryQuery), responses((status = 200, body = AlertHistory), (status = 400, body = ErrorBody)))]
+pub async fn history(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<AlertHistory>, ApiError> {
+    let to = q.to.unwrap_or_else(now_ms);
+    let from = q
+        .from
+        .unwrap_or_else(|| to.saturating_sub(24 * 3600 * 1000));
+    let limit = q.limit.unwrap_or(500).min(5000);
+    let mut events = state
+        .storage()?
+        .alerts()
+        .history(from, to, if q.miner.is_some() { 5000 } else { limit })
+        .map_err(|e| ApiError::internal(format!("reading alert history: {e}")))?;
+    if let Some(m) = &q.miner {
+        events.retain(|e| &e.alert.miner == m);
+        events.truncate(limit);
+    }
+    Ok(Json(AlertHistory { events }))
 }

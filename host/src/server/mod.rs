@@ -177,6 +177,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(fleet::summary))
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::ack))
+        .routes(routes!(alerts::history))
         .routes(routes!(mutes::list, mutes::add))
         .routes(routes!(mutes::remove))
         .routes(routes!(notify::status))
