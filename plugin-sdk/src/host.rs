@@ -116,7 +116,7 @@ pub mod state {
     }
 
     /// Atomically applies `f` to the JSON value under `key`, retrying when another call raced it.
-    /// Returns the value written.
+    /// Returns the new value; nothing is written when it equals the stored one.
     pub fn update_json<T, F>(key: &str, mut f: F) -> Result<T, StateError>
     where
         T: Serialize + DeserializeOwned,
@@ -132,6 +132,11 @@ pub mod state {
             };
             let new = f(current);
             let bytes = serde_json::to_vec(&new).map_err(|e| StateError::Json(e.to_string()))?;
+            // Unchanged (a streak staying at 0, a best not beaten): no write. Most calls are
+            // these, and a write per event per miner is what a large fleet cannot afford.
+            if old.as_deref() == Some(bytes.as_slice()) {
+                return Ok(new);
+            }
             if compare_and_swap(key, old.as_deref(), Some(&bytes))? {
                 return Ok(new);
             }

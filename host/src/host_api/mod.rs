@@ -23,7 +23,9 @@ pub struct BoundaryLimits {
     pub state_key_bytes: usize,
     /// Largest plugin-state value.
     pub state_value_bytes: usize,
-    /// Keys one plugin may hold.
+    /// Keys one plugin may hold. Rules keep a few keys per miner, so this bounds the fleet a
+    /// rule can follow (100,000: ten per miner at 10,000 miners); with the value size it bounds
+    /// the disk a hostile plugin can fill (1.6 GB).
     pub state_keys: usize,
     /// Largest HTTP request body or TCP payload a driver may send.
     pub request_bytes: usize,
@@ -41,8 +43,8 @@ impl Default for BoundaryLimits {
             log_message_bytes: 4096,
             log_lines_per_call: 200,
             state_key_bytes: 512,
-            state_value_bytes: 256 * 1024,
-            state_keys: 10_000,
+            state_value_bytes: 16 * 1024,
+            state_keys: 100_000,
             request_bytes: 64 * 1024,
             response_bytes: 4 * 1024 * 1024,
             io_timeout_ms: 5_000,

@@ -133,15 +133,18 @@ impl StateCtx {
         Ok(())
     }
 
+    /// Refuses a new key once the namespace holds `max_keys`. An existing key is checked
+    /// first: rewriting it (the common case) never needs the count.
     fn check_quota(&self, key: &str) -> Result<(), StateError> {
-        let len = self.backend.len(&self.namespace).map_err(storage)?;
-        if len >= self.max_keys
-            && self
-                .backend
-                .get(&self.namespace, key)
-                .map_err(storage)?
-                .is_none()
+        if self
+            .backend
+            .get(&self.namespace, key)
+            .map_err(storage)?
+            .is_some()
         {
+            return Ok(());
+        }
+        if self.backend.len(&self.namespace).map_err(storage)? >= self.max_keys {
             return Err(StateError::QuotaExceeded);
         }
         Ok(())
