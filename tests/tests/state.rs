@@ -610,7 +610,7 @@ async fn alert_state_and_its_history_are_stored_together_and_survive_reopen() {
         .expect("present");
     assert!(!now.firing);
     assert_eq!(s.alerts().all().expect("all").len(), 1);
-    let events = s.alerts().history(0, u64::MAX, 10).expect("history");
+    let events = s.alerts().history(0, u64::MAX, 10, None).expect("history");
     assert_eq!(
         events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
         ["fired", "acknowledged", "resolved"],
@@ -618,11 +618,18 @@ async fn alert_state_and_its_history_are_stored_together_and_survive_reopen() {
     );
     assert_eq!(
         s.alerts()
-            .history(T0 + 1, u64::MAX, 10)
+            .history(T0 + 1, u64::MAX, 10, None)
             .expect("history")
             .len(),
         1
     );
+    let of = |m: &str| {
+        s.alerts()
+            .history(0, u64::MAX, 10, Some(m))
+            .expect("history")
+            .len()
+    };
+    assert_eq!((of("m1"), of("m2")), (3, 0), "filtered by miner");
     assert!(
         s.alerts()
             .get("rule-hot-chip", "m2", "chip")

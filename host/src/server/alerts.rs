@@ -133,14 +133,10 @@ pub async fn history(
         .from
         .unwrap_or_else(|| to.saturating_sub(24 * 3600 * 1000));
     let limit = q.limit.unwrap_or(500).min(5000);
-    let mut events = state
+    let events = state
         .storage()?
         .alerts()
-        .history(from, to, if q.miner.is_some() { 5000 } else { limit })
+        .history(from, to, limit, q.miner.as_deref())
         .map_err(|e| ApiError::internal(format!("reading alert history: {e}")))?;
-    if let Some(m) = &q.miner {
-        events.retain(|e| &e.alert.miner == m);
-        events.truncate(limit);
-    }
     Ok(Json(AlertHistory { events }))
 }

@@ -133,21 +133,29 @@ impl Alerts {
             .collect()
     }
 
-    /// History events in `[from_ms, to_ms]`, oldest first, at most `limit`.
+    /// History events in `[from_ms, to_ms]`, oldest first, at most `limit`; only `miner`'s when
+    /// given (filtered while reading, so a busy fleet cannot crowd it out of the limit).
     pub fn history(
         &self,
         from_ms: u64,
         to_ms: u64,
         limit: usize,
+        miner: Option<&str>,
     ) -> Result<Vec<AlertEvent>, StorageError> {
         let start = from_ms.to_be_bytes().to_vec();
         let end = [to_ms.to_be_bytes(), [0xff; 8]].concat();
-        self.events
-            .range(start..=end)
-            .values()
-            .take(limit)
-            .map(|v| serde_json::from_slice(&v?).map_err(|_| StorageError::Corrupt("alert event")))
-            .collect()
+        let mut out = Vec::new();
+        for v in self.events.range(start..=end).values() {
+            if out.len() >= limit {
+                break;
+            }
+            let e: AlertEvent =
+                serde_json::from_slice(&v?).map_err(|_| StorageError::Corrupt("alert event"))?;
+            if miner.is_none_or(|m| m == e.alert.miner) {
+                out.push(e);
+            }
+        }
+        Ok(out)
     }
 
     /// Flushes (alerts are few and matter: callers may want them durable at once).
