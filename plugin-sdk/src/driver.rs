@@ -421,14 +421,17 @@ pub mod __glue {
         })
     }
 
-    pub fn poll<D: Driver>(info: PluginInfo, t: wt::Target) -> Result<String, wit::PollError> {
+    pub fn poll<D: Driver>(
+        info: PluginInfo,
+        t: wt::Target,
+    ) -> Result<wt::MinerRecord, wit::PollError> {
         match D::poll(&target(t)) {
             Ok(mut record) => {
                 record.sanitize();
                 if record.driver.is_empty() {
                     record.driver = format!("{}@{}", info.name, info.version);
                 }
-                Ok(record.to_json())
+                Ok(to_wit(record))
             }
             Err(e) => Err(match e {
                 PollError::Unreachable(s) => wit::PollError::Unreachable(s),
@@ -440,6 +443,12 @@ pub mod __glue {
         }
     }
 }
+
+/// The record between the SDK and the contract.
+mod wire {
+    crate::__record_wire!(crate::driver::bindings::solomon::plugin::types);
+}
+use wire::to_wit;
 
 /// Exports a [`Driver`] implementation as the plugin's `driver` world.
 #[macro_export]
@@ -460,7 +469,7 @@ macro_rules! register_driver {
             fn poll(
                 target: $crate::driver::bindings::solomon::plugin::types::Target,
             ) -> ::core::result::Result<
-                ::std::string::String,
+                $crate::driver::bindings::solomon::plugin::types::MinerRecord,
                 $crate::driver::bindings::exports::solomon::plugin::miner_driver::PollError,
             > {
                 $crate::driver::__glue::poll::<$driver>($crate::plugin_info!(""), target)

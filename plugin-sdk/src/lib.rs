@@ -17,7 +17,7 @@
 //!         "Warns when a chip runs hot"
 //!     }
 //!     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
-//!         let hot = event.current()?.and_then(|r| r.temp_c).is_some_and(|t| t > 70.0);
+//!         let hot = event.current().and_then(|r| r.temp_c).is_some_and(|t| t > 70.0);
 //!         Ok(vec![Alert::new("chip", Severity::Warning, "chip above 70 °C", hot)])
 //!     }
 //! }
@@ -32,7 +32,7 @@
 //! [`driver`] (HTTP and TCP to the assigned miner only), [`rule`] (read-only miner store).
 //! Each host call is one atomic operation; a plugin never holds a lock.
 //!
-//! Modules without a world ([`record`], [`lenient`], [`units`], [`cgminer`]) are plain Rust and
+//! Modules without a world ([`record`], [`rule_config`], [`lenient`], [`units`], [`cgminer`]) are plain Rust and
 //! are unit-tested natively.
 
 extern crate self as solomon_plugin_sdk;
@@ -40,6 +40,7 @@ extern crate self as solomon_plugin_sdk;
 pub mod cgminer;
 pub mod lenient;
 pub mod record;
+pub mod rule_config;
 pub mod units;
 
 #[cfg(any(feature = "driver", feature = "rule"))]
@@ -54,7 +55,7 @@ pub mod rule;
 pub use record::{Board, Fan, MinerError, MinerRecord, MinerState, Pool};
 
 /// The WIT package version this SDK implements.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
 
 /// Name, version and description a plugin declares.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -247,6 +247,178 @@ impl MinerRecord {
     }
 }
 
+/// Generates `from_wit` and `to_wit` between [`MinerRecord`] and the contract's
+/// `types.miner-record` as a bindings generator emitted it at the given module path. The guest
+/// (wit-bindgen) and the host (wasmtime) each get their own Rust types for the record, with the
+/// same fields; this keeps the one list of fields in one place. Fields are moved, never parsed.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __record_wire {
+    ($($wt:ident)::+) => {
+        /// The contract's record as the SDK's.
+        #[allow(dead_code)]
+        pub fn from_wit(r: $($wt)::+::MinerRecord) -> $crate::MinerRecord {
+            $crate::MinerRecord {
+                id: r.id,
+                host: r.host,
+                mac: r.mac,
+                hostname: r.hostname,
+                make: r.make,
+                model: r.model,
+                chip: r.chip,
+                firmware: r.firmware,
+                firmware_version: r.firmware_version,
+                driver: r.driver,
+                state: match r.state {
+                    $($wt)::+::MinerState::Hashing => $crate::MinerState::Hashing,
+                    $($wt)::+::MinerState::Idle => $crate::MinerState::Idle,
+                    $($wt)::+::MinerState::Faulted => $crate::MinerState::Faulted,
+                    $($wt)::+::MinerState::Offline => $crate::MinerState::Offline,
+                },
+                ts_ms: r.ts_ms,
+                uptime_s: r.uptime_s,
+                hashrate_hs: r.hashrate_hs,
+                hashrate_avg_hs: r.hashrate_avg_hs.into_iter().collect(),
+                expected_hashrate_hs: r.expected_hashrate_hs,
+                temp_c: r.temp_c,
+                temp_max_c: r.temp_max_c,
+                vr_temp_c: r.vr_temp_c,
+                env_temp_c: r.env_temp_c,
+                power_w: r.power_w,
+                efficiency_j_th: r.efficiency_j_th,
+                input_voltage_v: r.input_voltage_v,
+                input_current_a: r.input_current_a,
+                core_voltage_mv: r.core_voltage_mv,
+                frequency_mhz: r.frequency_mhz,
+                fans: r.fans.into_iter().map(|f| $crate::Fan { index: f.index, rpm: f.rpm, pct: f.pct }).collect(),
+                boards: r
+                    .boards
+                    .into_iter()
+                    .map(|b| $crate::Board {
+                        index: b.index,
+                        hashrate_hs: b.hashrate_hs,
+                        temp_c: b.temp_c,
+                        chip_temp_c: b.chip_temp_c,
+                        chips: b.chips,
+                        expected_chips: b.expected_chips,
+                        active: b.active,
+                    })
+                    .collect(),
+                shares_accepted: r.shares_accepted,
+                shares_rejected: r.shares_rejected,
+                shares_stale: r.shares_stale,
+                hw_error_pct: r.hw_error_pct,
+                best_diff: r.best_diff,
+                best_session_diff: r.best_session_diff,
+                pool_difficulty: r.pool_difficulty,
+                network_difficulty: r.network_difficulty,
+                block_height: r.block_height,
+                blocks_found: r.blocks_found,
+                pools: r
+                    .pools
+                    .into_iter()
+                    .map(|p| $crate::Pool {
+                        index: p.index,
+                        url: p.url,
+                        user: p.user,
+                        active: p.active,
+                        alive: p.alive,
+                        accepted: p.accepted,
+                        rejected: p.rejected,
+                        difficulty: p.difficulty,
+                    })
+                    .collect(),
+                errors: r
+                    .errors
+                    .into_iter()
+                    .map(|e| $crate::MinerError { code: e.code, message: e.message, severity: e.severity })
+                    .collect(),
+            }
+        }
+
+        /// The SDK's record as the contract's.
+        #[allow(dead_code)]
+        pub fn to_wit(r: $crate::MinerRecord) -> $($wt)::+::MinerRecord {
+            $($wt)::+::MinerRecord {
+                id: r.id,
+                host: r.host,
+                mac: r.mac,
+                hostname: r.hostname,
+                make: r.make,
+                model: r.model,
+                chip: r.chip,
+                firmware: r.firmware,
+                firmware_version: r.firmware_version,
+                driver: r.driver,
+                state: match r.state {
+                    $crate::MinerState::Hashing => $($wt)::+::MinerState::Hashing,
+                    $crate::MinerState::Idle => $($wt)::+::MinerState::Idle,
+                    $crate::MinerState::Faulted => $($wt)::+::MinerState::Faulted,
+                    $crate::MinerState::Offline => $($wt)::+::MinerState::Offline,
+                },
+                ts_ms: r.ts_ms,
+                uptime_s: r.uptime_s,
+                hashrate_hs: r.hashrate_hs,
+                hashrate_avg_hs: r.hashrate_avg_hs.into_iter().collect(),
+                expected_hashrate_hs: r.expected_hashrate_hs,
+                temp_c: r.temp_c,
+                temp_max_c: r.temp_max_c,
+                vr_temp_c: r.vr_temp_c,
+                env_temp_c: r.env_temp_c,
+                power_w: r.power_w,
+                efficiency_j_th: r.efficiency_j_th,
+                input_voltage_v: r.input_voltage_v,
+                input_current_a: r.input_current_a,
+                core_voltage_mv: r.core_voltage_mv,
+                frequency_mhz: r.frequency_mhz,
+                fans: r.fans.into_iter().map(|f| $($wt)::+::Fan { index: f.index, rpm: f.rpm, pct: f.pct }).collect(),
+                boards: r
+                    .boards
+                    .into_iter()
+                    .map(|b| $($wt)::+::Board {
+                        index: b.index,
+                        hashrate_hs: b.hashrate_hs,
+                        temp_c: b.temp_c,
+                        chip_temp_c: b.chip_temp_c,
+                        chips: b.chips,
+                        expected_chips: b.expected_chips,
+                        active: b.active,
+                    })
+                    .collect(),
+                shares_accepted: r.shares_accepted,
+                shares_rejected: r.shares_rejected,
+                shares_stale: r.shares_stale,
+                hw_error_pct: r.hw_error_pct,
+                best_diff: r.best_diff,
+                best_session_diff: r.best_session_diff,
+                pool_difficulty: r.pool_difficulty,
+                network_difficulty: r.network_difficulty,
+                block_height: r.block_height,
+                blocks_found: r.blocks_found,
+                pools: r
+                    .pools
+                    .into_iter()
+                    .map(|p| $($wt)::+::Pool {
+                        index: p.index,
+                        url: p.url,
+                        user: p.user,
+                        active: p.active,
+                        alive: p.alive,
+                        accepted: p.accepted,
+                        rejected: p.rejected,
+                        difficulty: p.difficulty,
+                    })
+                    .collect(),
+                errors: r
+                    .errors
+                    .into_iter()
+                    .map(|e| $($wt)::+::MinerError { code: e.code, message: e.message, severity: e.severity })
+                    .collect(),
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! holds, `firing: false` once it clears. The host owns the lifecycle (dedup, cooldown, mute,
 //! notifications), so a rule can simply report what it sees every time.
 
+pub use crate::rule_config::RuleConfig;
 use crate::{MinerRecord, PluginInfo, Severity};
 use serde_json::Value;
 
@@ -38,25 +39,25 @@ pub struct Event {
     pub miner_id: String,
     /// What happened.
     pub kind: EventKind,
-    /// The previous record as JSON, if any.
-    pub previous_json: Option<String>,
-    /// The current record as JSON, if any.
-    pub current_json: Option<String>,
-    /// The rule's configuration (defaults merged with per-miner overrides).
+    /// The miner's record before this event, if any.
+    pub previous: Option<MinerRecord>,
+    /// The miner's record now, if any.
+    pub current: Option<MinerRecord>,
+    /// The rule's configuration (defaults merged with this miner's overrides).
     pub config: Value,
     /// When it happened, Unix ms.
     pub ts_ms: u64,
 }
 
 impl Event {
-    /// The current record decoded. `Ok(None)` if the event has none.
-    pub fn current(&self) -> Result<Option<MinerRecord>, String> {
-        decode(self.current_json.as_deref())
+    /// The current record, if the event has one.
+    pub fn current(&self) -> Option<&MinerRecord> {
+        self.current.as_ref()
     }
 
-    /// The previous record decoded. `Ok(None)` if there was none.
-    pub fn previous(&self) -> Result<Option<MinerRecord>, String> {
-        decode(self.previous_json.as_deref())
+    /// The previous record, if there was one.
+    pub fn previous(&self) -> Option<&MinerRecord> {
+        self.previous.as_ref()
     }
 
     /// A number from the rule configuration, or `default`.
@@ -66,11 +67,6 @@ impl Event {
             .and_then(crate::lenient::number)
             .unwrap_or(default)
     }
-}
-
-fn decode(json: Option<&str>) -> Result<Option<MinerRecord>, String> {
-    json.map(|s| serde_json::from_str(s).map_err(|e| format!("bad record from host: {e}")))
-        .transpose()
 }
 
 /// One alert a rule reports.
@@ -123,7 +119,7 @@ pub mod store {
 
     /// The latest record of a miner.
     pub fn get_miner(id: &str) -> Option<MinerRecord> {
-        raw::get_miner(id).and_then(|s| serde_json::from_str(&s).ok())
+        raw::get_miner(id).map(super::from_wit)
     }
 
     /// Ids of every known miner, sorted.
@@ -173,34 +169,49 @@ pub mod __glue {
         }
     }
 
-    pub fn evaluate<R: Rule>(e: wit::Event) -> Result<Vec<wit::Alert>, String> {
-        let event = Event {
-            miner_id: e.miner_id,
-            kind: match e.kind {
-                wit::EventKind::Sample => EventKind::Sample,
-                wit::EventKind::StateChange((a, b)) => EventKind::StateChange(a, b),
-            },
-            previous_json: e.previous,
-            current_json: e.current,
-            config: serde_json::from_str(&e.config).unwrap_or(Value::Null),
-            ts_ms: e.ts_ms,
-        };
-        let alerts = R::evaluate(&event)?;
-        Ok(alerts
+    pub fn evaluate<R: Rule>(
+        events: Vec<wit::Event>,
+        config: String,
+    ) -> Vec<Result<Vec<wit::Alert>, String>> {
+        let config = RuleConfig::parse(&config);
+        events
             .into_iter()
-            .map(|a| wit::Alert {
-                key: a.key,
-                severity: match a.severity {
-                    Severity::Info => wt::Severity::Info,
-                    Severity::Warning => wt::Severity::Warning,
-                    Severity::Critical => wt::Severity::Critical,
-                },
-                message: a.message,
-                firing: a.firing,
+            .map(|e| {
+                let event = Event {
+                    config: config.for_miner(&e.miner_id),
+                    miner_id: e.miner_id,
+                    kind: match e.kind {
+                        wit::EventKind::Sample => EventKind::Sample,
+                        wit::EventKind::StateChange((a, b)) => EventKind::StateChange(a, b),
+                    },
+                    previous: e.previous.map(from_wit),
+                    current: e.current.map(from_wit),
+                    ts_ms: e.ts_ms,
+                };
+                R::evaluate(&event).map(|alerts| alerts.into_iter().map(alert).collect())
             })
-            .collect())
+            .collect()
+    }
+
+    fn alert(a: Alert) -> wit::Alert {
+        wit::Alert {
+            key: a.key,
+            severity: match a.severity {
+                Severity::Info => wt::Severity::Info,
+                Severity::Warning => wt::Severity::Warning,
+                Severity::Critical => wt::Severity::Critical,
+            },
+            message: a.message,
+            firing: a.firing,
+        }
     }
 }
+
+/// The record between the SDK and the contract.
+mod wire {
+    crate::__record_wire!(crate::rule::bindings::solomon::plugin::types);
+}
+use wire::from_wit;
 
 /// Exports a [`Rule`] implementation as the plugin's `alert-rule` world.
 #[macro_export]
@@ -214,12 +225,15 @@ macro_rules! register_rule {
                 $crate::rule::__glue::info::<$rule>($crate::plugin_info!(<$rule as $crate::rule::Rule>::description()))
             }
             fn evaluate(
-                event: $crate::rule::bindings::exports::solomon::plugin::rule::Event,
-            ) -> ::core::result::Result<
-                ::std::vec::Vec<$crate::rule::bindings::exports::solomon::plugin::rule::Alert>,
-                ::std::string::String,
+                events: ::std::vec::Vec<$crate::rule::bindings::exports::solomon::plugin::rule::Event>,
+                config: ::std::string::String,
+            ) -> ::std::vec::Vec<
+                ::core::result::Result<
+                    ::std::vec::Vec<$crate::rule::bindings::exports::solomon::plugin::rule::Alert>,
+                    ::std::string::String,
+                >,
             > {
-                $crate::rule::__glue::evaluate::<$rule>(event)
+                $crate::rule::__glue::evaluate::<$rule>(events, config)
             }
         }
 

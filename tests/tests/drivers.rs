@@ -286,8 +286,7 @@ async fn cgminer_wire_quirks_over_real_sockets() {
     ];
     for (name, reply) in cases {
         let r = poll(raw_rpc(reply, false).await).await;
-        let json = r.unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        let rec: solomon_plugin_sdk::MinerRecord = serde_json::from_str(&json).expect("record");
+        let rec = r.unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(rec.hashrate_hs, Some(1e9), "{name}: MH/s to H/s");
         // With `}{` the second object is a separate SUMMARY element, so `Accepted` is not in the first.
         let accepted = if name == "}{" { None } else { Some(7) };

@@ -4,8 +4,9 @@
 use solomon_host::builtin::BUILTIN_PLUGINS;
 use solomon_host::host_api::plugin_state::{MemoryState, StateBackend};
 use solomon_host::runtime::driver_types::{PollError, Target};
+use solomon_host::runtime::record::to_wit;
 use solomon_host::runtime::rule_types::{Event, EventKind, Severity};
-use solomon_host::runtime::{HostServices, Plugin, Runtime, RuntimeConfig, World};
+use solomon_host::runtime::{HostServices, LoadError, Plugin, Runtime, RuntimeConfig, World};
 use solomon_plugin_sdk::{MinerRecord, MinerState};
 use solomon_tests::{axeos_server, fixture, plugins, read, solomon_bin, test_config};
 use std::sync::Arc;
@@ -37,12 +38,11 @@ async fn axeos_driver_polls_a_miner_over_http() {
         http_port: addr.port(),
         rpc_port: 4028,
     };
-    let json = driver
+    let r = driver
         .poll(target)
         .await
         .expect("no trap")
         .expect("poll ok");
-    let r: MinerRecord = serde_json::from_str(&json).expect("a miner record");
     assert_eq!(
         (r.id.as_str(), r.host.as_str()),
         ("D8:3B:DA:6E:C0:D0", "127.0.0.1")
@@ -93,26 +93,25 @@ async fn driver_errors_are_typed_not_traps() {
     assert_eq!(driver.stats().traps, 0);
 }
 
-fn hot_event(temp: f64) -> Event {
+fn hot_event(miner: &str, temp: f64) -> Event {
     let record = MinerRecord {
-        id: "m1".into(),
+        id: miner.into(),
         make: "Bitaxe".into(),
         temp_c: Some(temp),
         ..Default::default()
     };
     Event {
-        miner_id: "m1".into(),
+        miner_id: miner.into(),
         kind: EventKind::Sample,
         previous: None,
-        current: Some(record.to_json()),
-        config: r#"{"max_chip_c": 70, "samples": 2}"#.into(),
+        current: Some(to_wit(&record)),
         ts_ms: 1,
     }
 }
 
 async fn evaluate(rule: &Plugin, temp: f64) -> (bool, String) {
     let alerts = rule
-        .evaluate(hot_event(temp))
+        .evaluate_one(hot_event("m1", temp), r#"{"max_chip_c": 70, "samples": 2}"#)
         .await
         .expect("no trap")
         .expect("rule ok");
@@ -169,6 +168,50 @@ async fn example_rule_keeps_its_state_across_a_reload() {
             .as_deref(),
         Some(&b"0"[..])
     );
+}
+
+#[tokio::test]
+async fn a_batch_gets_one_verdict_per_event_in_order_with_each_miners_overrides() {
+    let runtime = Runtime::new(test_config(), HostServices::default()).expect("runtime");
+    let rule = runtime
+        .load(read(plugins::RULE_HOT_CHIP))
+        .await
+        .expect("example rule loads");
+    // m2 may run hotter; m1's two hot samples in a row fire on the second.
+    let config = r#"{"max_chip_c": 70, "samples": 2, "miners": {"m2": {"max_chip_c": 80}}}"#;
+    let events: Arc<[Event]> = [
+        hot_event("m1", 75.0),
+        hot_event("m2", 75.0),
+        hot_event("m1", 76.0),
+        hot_event("m2", 81.0),
+        hot_event("m3", 50.0),
+    ]
+    .into();
+    let verdicts = rule.evaluate(events, config.into()).await.expect("no trap");
+    let firing: Vec<bool> = verdicts
+        .into_iter()
+        .map(|v| {
+            let alerts = v.expect("rule ok");
+            assert_eq!(alerts.len(), 1);
+            alerts[0].firing
+        })
+        .collect();
+    assert_eq!(firing, [false, false, true, false, false]);
+    assert_eq!(rule.stats().calls, 1, "one call for the whole batch");
+}
+
+#[tokio::test]
+async fn a_plugin_built_for_an_older_contract_is_refused_with_the_fix() {
+    let runtime = Runtime::new(test_config(), HostServices::default()).expect("runtime");
+    match runtime.load(read(plugins::RULE_CONTRACT_V01)).await {
+        Err(e @ LoadError::ContractVersion { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("solomon:plugin@0.1.0"), "{msg}");
+            assert!(msg.contains("solomon-plugin-sdk 0.2.0"), "{msg}");
+        }
+        Err(other) => panic!("expected a contract version error, got {other}"),
+        Ok(_) => panic!("a 0.1.0 plugin loaded"),
+    }
 }
 
 #[tokio::test]
@@ -245,7 +288,7 @@ fn plugin_check_accepts_plugins_and_rejects_the_wrong_world() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("rule-hot-chip 0.1.0 (world alert-rule, api 0.1.0"),
+        stdout.contains("rule-hot-chip 0.1.0 (world alert-rule, api 0.2.0"),
         "{stdout}"
     );
     assert!(

@@ -4,6 +4,7 @@
 use solomon_host::builtin::BUILTIN_PLUGINS;
 use solomon_host::runtime::driver_types::{PollError, Probe, Target};
 use solomon_host::runtime::{CallError, HostServices, Plugin, Runtime, RuntimeConfig, TrapKind};
+use solomon_plugin_sdk::MinerRecord;
 use solomon_tests::{plugins, read, test_config};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,7 +60,7 @@ async fn assert_healthy(healthy: &Plugin) {
     assert_eq!(id.make, "Bitaxe");
 }
 
-fn trapped(result: Result<Result<String, PollError>, CallError>) -> (TrapKind, String) {
+fn trapped(result: Result<Result<MinerRecord, PollError>, CallError>) -> (TrapKind, String) {
     match result {
         Err(CallError::Trapped {
             kind,
@@ -85,12 +86,12 @@ async fn assert_restarts_with_backoff(hostile: &Plugin) {
         other => panic!("expected the backoff to refuse the call, got {other:?}"),
     }
     tokio::time::sleep(Duration::from_millis(250)).await;
-    let json = hostile
+    let record = hostile
         .poll(target("ok"))
         .await
         .expect("restarted")
         .expect("poll ok");
-    assert!(json.contains("\"make\":\"Hostile\""), "{json}");
+    assert_eq!(record.make, "Hostile");
     let stats = hostile.stats();
     assert_eq!((stats.traps, stats.restarts), (1, 1), "{stats:?}");
 }
@@ -209,11 +210,10 @@ async fn calls_on_the_wrong_world_are_refused() {
         kind: solomon_host::runtime::rule_types::EventKind::Sample,
         previous: None,
         current: None,
-        config: "{}".into(),
         ts_ms: 0,
     };
     assert!(matches!(
-        healthy.evaluate(event).await,
+        healthy.evaluate_one(event, "{}").await,
         Err(CallError::WrongWorld {
             world: "driver",
             ..

@@ -3,6 +3,7 @@
 
 use solomon_host::host_api::clock::FakeClock;
 use solomon_host::host_api::plugin_state::StateBackend;
+use solomon_host::runtime::record::to_wit;
 use solomon_host::runtime::rule_types::{Event, EventKind};
 use solomon_host::runtime::{HostServices, Runtime};
 use solomon_host::state::{MinerStore, StoreView};
@@ -388,8 +389,7 @@ async fn rule_state_and_history_reads_go_through_sled() {
             miner_id: "m1".into(),
             kind: EventKind::Sample,
             previous: None,
-            current: Some(r.to_json()),
-            config: r#"{"samples": 2}"#.into(),
+            current: Some(to_wit(&r)),
             ts_ms: 0,
         }
     };
@@ -408,7 +408,7 @@ async fn rule_state_and_history_reads_go_through_sled() {
             .await
             .expect("loads");
         let alerts = rule
-            .evaluate(event(80.0))
+            .evaluate_one(event(80.0), r#"{"samples": 2}"#)
             .await
             .expect("no trap")
             .expect("ok");

@@ -1,7 +1,7 @@
 //! An example alert rule to copy: warns when a miner's chip stays above a threshold for
 //! several samples in a row, and resolves when it cools down.
 //!
-//! Configuration (daemon config, per-miner overrides merged by the host):
+//! Configuration (daemon config; a miner's overrides are already merged in `event.config`):
 //! `max_chip_c` (default 70), `samples` (default 3).
 //!
 //! It keeps its memory, the count of consecutive hot samples per miner, in plugin state, which
@@ -18,7 +18,7 @@ impl Rule for HotChip {
     }
 
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
-        let Some(record) = event.current()? else {
+        let Some(record) = event.current() else {
             return Ok(Vec::new());
         };
         let Some(temp) = record.temp_c else {

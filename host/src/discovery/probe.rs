@@ -190,13 +190,11 @@ pub async fn probe_and_poll(
         driver: label.clone(),
         error,
     };
-    let json = match driver.poll(probe.target.clone()).await {
-        Ok(Ok(json)) => json,
+    let record = match driver.poll(probe.target.clone()).await {
+        Ok(Ok(record)) => record,
         Ok(Err(e)) => return Err(fail(poll_error(&e))),
         Err(e @ CallError::Trapped { .. }) | Err(e) => return Err(fail(e.to_string())),
     };
-    let record: MinerRecord = serde_json::from_str(&json)
-        .map_err(|e| fail(format!("the driver returned an invalid record: {e}")))?;
     Ok(Found {
         driver: label,
         identification,

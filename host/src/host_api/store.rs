@@ -1,14 +1,17 @@
 //! `solomon:plugin/store`: read-only snapshots of miners and their history for alert rules.
 
 use crate::runtime::bindings::store::Host;
+use crate::runtime::bindings::types::MinerRecord as WitRecord;
+use crate::runtime::record::to_wit;
+use solomon_plugin_sdk::MinerRecord;
 use std::sync::Arc;
 use wasmtime::component::HasData;
 
 /// Read access to the daemon's miner store and history. Each method returns a consistent
 /// snapshot taken in one short critical section.
 pub trait StoreReader: Send + Sync {
-    /// The latest record of `id` as miner-record JSON.
-    fn get_miner(&self, id: &str) -> Option<String>;
+    /// The latest record of `id`.
+    fn get_miner(&self, id: &str) -> Option<MinerRecord>;
     /// Every miner id, sorted.
     fn list_miners(&self) -> Vec<String>;
     /// (Unix ms, value) samples of `metric` for `id`, oldest first, at most `limit`.
@@ -27,7 +30,7 @@ pub trait StoreReader: Send + Sync {
 pub struct EmptyStore;
 
 impl StoreReader for EmptyStore {
-    fn get_miner(&self, _id: &str) -> Option<String> {
+    fn get_miner(&self, _id: &str) -> Option<MinerRecord> {
         None
     }
     fn list_miners(&self) -> Vec<String> {
@@ -69,8 +72,8 @@ impl HasData for StoreApi {
 }
 
 impl Host for StoreCtx {
-    async fn get_miner(&mut self, id: String) -> Option<String> {
-        self.reader.get_miner(&id)
+    async fn get_miner(&mut self, id: String) -> Option<WitRecord> {
+        self.reader.get_miner(&id).as_ref().map(to_wit)
     }
     async fn list_miners(&mut self) -> Vec<String> {
         self.reader.list_miners()

@@ -152,8 +152,7 @@ async fn poll_once(shared: &Shared, st: &mut PollerState, started: tokio::time::
         }
         match &st.driver {
             Some(d) => match d.poll(st.target.clone()).await {
-                Ok(Ok(json)) => serde_json::from_str::<MinerRecord>(&json)
-                    .map_err(|e| format!("invalid record: {e}")),
+                Ok(Ok(record)) => Ok(record),
                 Ok(Err(e)) => Err(format!("{e:?}")),
                 Err(e) => Err(e.to_string()),
             },

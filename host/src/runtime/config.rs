@@ -28,7 +28,7 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Largest `.wasm` file accepted.
     pub max_component_bytes: usize,
-    /// Largest result (record JSON, alert list) a plugin may return.
+    /// Largest result (a miner record, measured by its strings and lists) a driver may return.
     pub max_result_bytes: usize,
     /// Caps on what crosses the boundary in host calls.
     pub limits: BoundaryLimits,

@@ -9,6 +9,11 @@ pub fn new_engine() -> wasmtime::Result<Engine> {
     let mut cfg = Config::new();
     cfg.epoch_interruption(true);
     cfg.wasm_component_model(true);
+    // `SOLOMON_PERFMAP=1` names JIT-compiled guest functions for `perf report`
+    // (/tmp/perf-PID.map); off by default because it writes a file per process.
+    if std::env::var_os("SOLOMON_PERFMAP").is_some_and(|v| v == "1") {
+        cfg.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&cfg)
 }
 

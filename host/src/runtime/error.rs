@@ -32,11 +32,21 @@ pub enum LoadError {
     Invalid(String),
     /// Exports neither world of the contract.
     #[error(
-        "wrong world: exports {exports:?}; a plugin must export `solomon:plugin/miner-driver@0.1.x` (world `driver`) or `solomon:plugin/rule@0.1.x` (world `alert-rule`)"
+        "wrong world: exports {exports:?}; a plugin must export `solomon:plugin/miner-driver@0.2.x` (world `driver`) or `solomon:plugin/rule@0.2.x` (world `alert-rule`)"
     )]
     WrongWorld {
         /// What it exports.
         exports: Vec<String>,
+    },
+    /// Built against a contract version this host does not speak.
+    #[error(
+        "built against contract solomon:plugin@{found}; this host speaks {supported}: rebuild the plugin with solomon-plugin-sdk {supported}"
+    )]
+    ContractVersion {
+        /// The version it exports.
+        found: String,
+        /// The version this host implements.
+        supported: &'static str,
     },
     /// Imports something its world does not provide.
     #[error("imports what the `{world}` world does not provide: {message}")]

@@ -8,7 +8,7 @@ use super::bindings::driver::exports::solomon::plugin::miner_driver::{
 use super::bindings::driver::{Driver, DriverPre};
 use super::bindings::rule::exports::solomon::plugin::rule::{Alert, Event};
 use super::bindings::rule::{AlertRule, AlertRulePre};
-use super::bindings::types::{PluginInfo, Target};
+use super::bindings::types::{MinerRecord, PluginInfo, Target};
 use super::plugin::PluginStats;
 use super::{CallError, PluginCtx, Shared, TrapKind};
 use std::sync::Arc;
@@ -33,15 +33,16 @@ pub(crate) enum Call {
     Info,
     Identify(Probe),
     Poll(Target),
-    Evaluate(Event),
+    /// A batch of events, shared by every rule it goes to, and the rule's configuration.
+    Evaluate(Arc<[Event]>, Arc<str>),
 }
 
 /// The plugin's answer.
 pub(crate) enum Reply {
     Info(PluginInfo),
     Identify(Option<Identification>),
-    Poll(Result<String, PollError>),
-    Evaluate(Result<Vec<Alert>, String>),
+    Poll(Result<Box<MinerRecord>, PollError>),
+    Evaluate(Vec<Result<Vec<Alert>, String>>),
 }
 
 pub(crate) struct Job {
@@ -259,19 +260,19 @@ async fn dispatch(
             .solomon_plugin_miner_driver()
             .call_poll(store, &t)
             .await
-            .map(Reply::Poll),
+            .map(|r| Reply::Poll(r.map(Box::new))),
         (Live::Rule(r), Call::Info) => r
             .solomon_plugin_rule()
             .call_info(store)
             .await
             .map(Reply::Info),
-        (Live::Rule(r), Call::Evaluate(e)) => r
+        (Live::Rule(r), Call::Evaluate(events, config)) => r
             .solomon_plugin_rule()
-            .call_evaluate(store, &e)
+            .call_evaluate(store, &events, &config)
             .await
             .map(Reply::Evaluate),
         // The plugin handle checks the world before queueing a call.
-        (Live::Driver(_), Call::Evaluate(_))
+        (Live::Driver(_), Call::Evaluate(..))
         | (Live::Rule(_), Call::Identify(_) | Call::Poll(_)) => Err(wasmtime::Error::msg(
             "call does not match the plugin's world",
         )),

@@ -13,6 +13,7 @@ mod engine;
 mod error;
 mod instance;
 mod plugin;
+pub mod record;
 
 pub use compiler::{check_header, sha256_hex};
 pub use config::RuntimeConfig;
@@ -118,7 +119,8 @@ pub fn linker(engine: &Engine, world: World) -> wasmtime::Result<Linker<PluginCt
     Ok(l)
 }
 
-/// Finds the world from the component's exports: `<pkg>/<iface>@0.1.x`.
+/// Finds the world from the component's exports (`<pkg>/<iface>@0.2.x`) and checks that the
+/// contract version is the one this host speaks.
 fn detect_world(
     engine: &Engine,
     component: &wasmtime::component::Component,
@@ -128,22 +130,30 @@ fn detect_world(
         .exports(engine)
         .map(|(name, _)| name.to_string())
         .collect();
-    let find = |iface: &str| {
+    let version = |iface: &str| {
         exports.iter().find_map(|e| {
             e.strip_prefix(iface)
                 .and_then(|v| v.strip_prefix('@'))
-                .filter(|v| v.starts_with("0.1."))
                 .map(str::to_string)
         })
     };
-    match (
-        find("solomon:plugin/miner-driver"),
-        find("solomon:plugin/rule"),
+    let (world, found) = match (
+        version("solomon:plugin/miner-driver"),
+        version("solomon:plugin/rule"),
     ) {
-        (Some(v), None) => Ok((World::Driver, v)),
-        (None, Some(v)) => Ok((World::AlertRule, v)),
-        _ => Err(LoadError::WrongWorld { exports }),
+        (Some(v), None) => (World::Driver, v),
+        (None, Some(v)) => (World::AlertRule, v),
+        _ => return Err(LoadError::WrongWorld { exports }),
+    };
+    // 0.x: a minor version is a breaking change.
+    let minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+    if minor(&found) != minor(solomon_plugin_sdk::API_VERSION) {
+        return Err(LoadError::ContractVersion {
+            found,
+            supported: solomon_plugin_sdk::API_VERSION,
+        });
     }
+    Ok((world, found))
 }
 
 fn valid_name(name: &str) -> bool {

@@ -8,6 +8,8 @@ use super::bindings::types::Target;
 use super::instance::{Call, Job, Reply};
 use super::{CallError, TrapKind};
 use serde::Serialize;
+use solomon_plugin_sdk::MinerRecord;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -179,30 +181,55 @@ impl Plugin {
     }
 
     /// Polls `target` through a driver; `Ok(Err(_))` is the driver's own typed error.
-    /// The record JSON is checked for size, not decoded.
-    pub async fn poll(&self, target: Target) -> Result<Result<String, PollError>, CallError> {
+    /// A record larger than the result cap is refused.
+    pub async fn poll(&self, target: Target) -> Result<Result<MinerRecord, PollError>, CallError> {
         self.require(World::Driver)?;
         match self.call(Call::Poll(target)).await? {
-            Reply::Poll(Ok(json)) if json.len() > self.max_result() => Err(self.bad(format!(
-                "record of {} bytes exceeds the {}-byte limit",
-                json.len(),
-                self.max_result()
-            ))),
-            Reply::Poll(r) => Ok(r),
+            Reply::Poll(Ok(r)) => {
+                let size = super::record::wire_size(&r);
+                if size > self.max_result() {
+                    return Err(self.bad(format!(
+                        "record of about {size} bytes exceeds the {}-byte limit",
+                        self.max_result()
+                    )));
+                }
+                Ok(Ok(super::record::from_wit(*r)))
+            }
+            Reply::Poll(Err(e)) => Ok(Err(e)),
             _ => Err(self.bad("unexpected reply to poll".into())),
         }
     }
 
-    /// Runs a rule on one event; `Ok(Err(_))` is the rule's own error message.
-    pub async fn evaluate(&self, event: Event) -> Result<Result<Vec<Alert>, String>, CallError> {
+    /// Runs a rule on a batch of events with its configuration (a JSON object): one verdict
+    /// per event, in order; `Err(_)` in a verdict is the rule's own error message.
+    pub async fn evaluate(
+        &self,
+        events: Arc<[Event]>,
+        config: Arc<str>,
+    ) -> Result<Vec<Result<Vec<Alert>, String>>, CallError> {
         self.require(World::AlertRule)?;
-        match self.call(Call::Evaluate(event)).await? {
-            Reply::Evaluate(Ok(alerts)) if alerts.len() > 1000 => {
-                Err(self.bad(format!("{} alerts for one event", alerts.len())))
+        let n = events.len();
+        match self.call(Call::Evaluate(events, config)).await? {
+            Reply::Evaluate(v) if v.len() != n => {
+                Err(self.bad(format!("{} verdicts for a batch of {n} events", v.len())))
             }
-            Reply::Evaluate(r) => Ok(r),
+            Reply::Evaluate(v) => match v.iter().flatten().map(Vec::len).max() {
+                Some(most) if most > 1000 => Err(self.bad(format!("{most} alerts for one event"))),
+                _ => Ok(v),
+            },
             _ => Err(self.bad("unexpected reply to evaluate".into())),
         }
+    }
+
+    /// Runs a rule on one event.
+    pub async fn evaluate_one(
+        &self,
+        event: Event,
+        config: &str,
+    ) -> Result<Result<Vec<Alert>, String>, CallError> {
+        let mut v = self.evaluate(Arc::from([event]), Arc::from(config)).await?;
+        v.pop()
+            .ok_or_else(|| self.bad("no verdict for the event".into()))
     }
 
     fn max_result(&self) -> usize {

@@ -3,6 +3,7 @@
 use crate::host_api::store::StoreReader;
 use crate::state::MinerStore;
 use crate::storage::{Metric, Storage};
+use solomon_plugin_sdk::MinerRecord;
 use std::sync::Arc;
 
 /// `store` backed by the live [`MinerStore`] and [`Storage`]'s history.
@@ -19,8 +20,8 @@ impl StoreView {
 }
 
 impl StoreReader for StoreView {
-    fn get_miner(&self, id: &str) -> Option<String> {
-        self.miners.get(id).map(|s| s.record.to_json())
+    fn get_miner(&self, id: &str) -> Option<MinerRecord> {
+        self.miners.get(id).map(|s| s.record.clone())
     }
 
     fn list_miners(&self) -> Vec<String> {

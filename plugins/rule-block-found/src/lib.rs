@@ -33,11 +33,11 @@ impl Rule for BlockFound {
     }
 
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
-        let Some(now) = event.current()? else {
+        let Some(now) = event.current() else {
             return Ok(Vec::new());
         };
-        let before = event.previous()?;
-        let hit = found(&now, before.as_ref());
+        let before = event.previous();
+        let hit = found(now, before);
         let message = if hit {
             format!(
                 "BLOCK FOUND by {} ({} blocks in all)",

@@ -23,13 +23,13 @@ impl Rule for FanFailure {
     }
 
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
-        let Some(r) = event.current()? else {
+        let Some(r) = event.current() else {
             return Ok(Vec::new());
         };
         if r.state == MinerState::Offline || r.fans.is_empty() {
             return Ok(Vec::new());
         }
-        let bad = stopped(&r, event.config_f64("min_rpm", 500.0));
+        let bad = stopped(r, event.config_f64("min_rpm", 500.0));
         let needed = event.config_f64("samples", 2.0).max(1.0) as u32;
         let n = streak(&format!("fan/{}", event.miner_id), !bad.is_empty())?;
         let firing = n >= needed;

@@ -97,7 +97,7 @@ impl Rule for HashrateDrop {
     }
 
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
-        let Some(r) = event.current()? else {
+        let Some(r) = event.current() else {
             return Ok(Vec::new());
         };
         // Not hashing at all is rule-not-hashing's, offline rule-offline's.

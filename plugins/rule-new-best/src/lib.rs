@@ -41,7 +41,7 @@ impl Rule for NewBest {
     }
 
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
-        let Some(best) = event.current()?.and_then(|r| r.best_diff) else {
+        let Some(best) = event.current().and_then(|r| r.best_diff) else {
             return Ok(Vec::new());
         };
         let key = format!("best/{}", event.miner_id);

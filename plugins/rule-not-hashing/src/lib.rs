@@ -33,7 +33,7 @@ impl Rule for NotHashing {
     }
 
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
-        let Some(r) = event.current()? else {
+        let Some(r) = event.current() else {
             return Ok(Vec::new());
         };
         let severity = match event.config.get("severity").and_then(|v| v.as_str()) {
@@ -41,7 +41,7 @@ impl Rule for NotHashing {
             Some("critical") => Severity::Critical,
             _ => Severity::Warning,
         };
-        Ok(vec![match not_hashing(&r) {
+        Ok(vec![match not_hashing(r) {
             Some(why) => Alert::new("hashing", severity, why, true),
             None => Alert::new("hashing", severity, "hashing again", false),
         }])

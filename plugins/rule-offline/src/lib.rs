@@ -18,7 +18,7 @@ impl Rule for Offline {
         // The state change says it first; samples keep the verdict current after a restart.
         let offline = match &event.kind {
             EventKind::StateChange(_, to) => to == "offline",
-            EventKind::Sample => match event.current()? {
+            EventKind::Sample => match event.current() {
                 Some(r) => r.state == MinerState::Offline,
                 None => return Ok(Vec::new()),
             },

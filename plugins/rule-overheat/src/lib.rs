@@ -54,17 +54,21 @@ impl Rule for Overheat {
     }
 
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
-        let Some(now) = event.current()? else {
+        let Some(now) = event.current() else {
             return Ok(Vec::new());
         };
-        let before = event.previous()?;
+        let before = event.previous();
         let small = is_small_miner(&now.make);
         let chip_limit = event.config_f64("chip_c", if small { 70.0 } else { 95.0 });
         let vr_limit = event.config_f64("vr_c", if small { 85.0 } else { 100.0 });
-        let b = before.as_ref();
         Ok([
-            judge("chip", chip(&now), b.and_then(chip), chip_limit),
-            judge("vr", now.vr_temp_c, b.and_then(|r| r.vr_temp_c), vr_limit),
+            judge("chip", chip(now), before.and_then(chip), chip_limit),
+            judge(
+                "vr",
+                now.vr_temp_c,
+                before.and_then(|r| r.vr_temp_c),
+                vr_limit,
+            ),
         ]
         .into_iter()
         .flatten()

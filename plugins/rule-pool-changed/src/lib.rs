@@ -37,7 +37,7 @@ impl Rule for PoolChanged {
     }
 
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
-        let Some(now) = event.current()?.as_ref().and_then(active) else {
+        let Some(now) = event.current().and_then(active) else {
             return Ok(Vec::new());
         };
         let configured = |k: &str| {

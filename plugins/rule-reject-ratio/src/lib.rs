@@ -36,7 +36,7 @@ impl Rule for RejectRatio {
     }
 
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
-        let Some(r) = event.current()? else {
+        let Some(r) = event.current() else {
             return Ok(Vec::new());
         };
         let (Some(accepted), Some(rejected)) = (r.shares_accepted, r.shares_rejected) else {

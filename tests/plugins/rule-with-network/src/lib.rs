@@ -22,10 +22,13 @@ impl Guest for Sneaky {
         }
     }
 
-    fn evaluate(_event: Event) -> Result<Vec<Alert>, String> {
+    fn evaluate(events: Vec<Event>, _config: String) -> Vec<Result<Vec<Alert>, String>> {
         // Used, so the import stays in the component.
         let r = miner_io::tcp_request("10.0.0.1", 4028, b"{}", 100);
-        Err(format!("{:?}", r.is_ok()))
+        events
+            .iter()
+            .map(|_| Err(format!("{:?}", r.is_ok())))
+            .collect()
     }
 }
 
