@@ -54,6 +54,9 @@ pub struct Config {
     /// Extra folders of `.wasm` plugins.
     #[serde(default)]
     pub plugin_dirs: Vec<PathBuf>,
+    /// Built-in plugins not to load, by name (`rule-pool-changed`).
+    #[serde(default)]
+    pub disable_builtin: Vec<String>,
     /// Polling defaults.
     #[serde(default)]
     pub defaults: Defaults,
@@ -261,6 +264,24 @@ impl Config {
                 "a token must be at least 16 characters (try `openssl rand -hex 16`)".into(),
             ));
         }
+        let builtin: Vec<&str> = crate::builtin::BUILTIN_PLUGINS
+            .iter()
+            .map(|b| b.name)
+            .collect();
+        if let Some((i, name)) = config
+            .disable_builtin
+            .iter()
+            .enumerate()
+            .find(|(_, n)| !builtin.contains(&n.as_str()))
+        {
+            return Err(invalid(
+                format!("disable_builtin[{i}]"),
+                format!(
+                    "{name:?} is not a built-in plugin; they are: {}",
+                    builtin.join(", ")
+                ),
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         for (i, c) in config.notify.iter().enumerate() {
             c.validate()
@@ -305,6 +326,24 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_built_in_plugins_can_be_disabled() {
+        let c = Config::parse("disable_builtin = [\"rule-pool-changed\"]", "s.toml")
+            .expect("a built-in rule");
+        assert_eq!(c.disable_builtin, ["rule-pool-changed"]);
+        let e = Config::parse(
+            "disable_builtin = [\"rule-overheat\", \"rule-typo\"]",
+            "s.toml",
+        )
+        .expect_err("not a built-in plugin")
+        .to_string();
+        assert!(
+            e.contains("disable_builtin[1]") && e.contains("rule-typo"),
+            "{e}"
+        );
+        assert!(e.contains("driver-axeos"), "lists the names: {e}");
+    }
 
     #[test]
     fn a_full_file() {

@@ -26,6 +26,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Extra plugin folders.
     pub plugin_dirs: Vec<PathBuf>,
+    /// Built-in plugins not to load, by name.
+    pub disable_builtin: Vec<String>,
     /// Poll interval, timeouts, offline threshold, concurrency.
     pub polling: Defaults,
     /// Auth and WebSocket settings of the API.
@@ -48,6 +50,7 @@ impl Settings {
             listen,
             data_dir,
             plugin_dirs: Vec::new(),
+            disable_builtin: Vec::new(),
             polling: Defaults {
                 poll_seconds,
                 ..Default::default()
@@ -137,7 +140,8 @@ pub async fn serve_daemon_until(
     let mut server = tokio::spawn(server::serve(listener, state.clone(), async move {
         let _ = server_stopped.await;
     }));
-    let plugins = Arc::new(load_plugin_set(&runtime, &args.plugin_dirs).await);
+    let plugins =
+        Arc::new(load_plugin_set(&runtime, &args.plugin_dirs, &args.disable_builtin).await);
     tracing::info!(
         drivers = plugins.drivers().len(),
         rules = plugins.rules().len(),

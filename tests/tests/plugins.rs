@@ -2,6 +2,7 @@
 //! socket, a rule keeping state across a reload, the artifact cache, and `solomon plugin check`.
 
 use solomon_host::builtin::BUILTIN_PLUGINS;
+use solomon_host::cli::plugins::load_plugin_set;
 use solomon_host::host_api::plugin_state::{MemoryState, StateBackend};
 use solomon_host::runtime::driver_types::{PollError, Target};
 use solomon_host::runtime::record::to_wit;
@@ -212,6 +213,16 @@ async fn a_plugin_built_for_an_older_contract_is_refused_with_the_fix() {
         Err(other) => panic!("expected a contract version error, got {other}"),
         Ok(_) => panic!("a 0.1.0 plugin loaded"),
     }
+}
+
+#[tokio::test]
+async fn a_disabled_built_in_plugin_is_not_loaded() {
+    let runtime = Runtime::new(test_config(), HostServices::default()).expect("runtime");
+    let set = load_plugin_set(&runtime, &[], &["rule-pool-changed".to_string()]).await;
+    let rules: Vec<String> = set.rules().iter().map(|r| r.meta().name.clone()).collect();
+    assert!(!rules.iter().any(|r| r == "rule-pool-changed"), "{rules:?}");
+    assert!(rules.iter().any(|r| r == "rule-overheat"), "{rules:?}");
+    assert_eq!(set.drivers().len(), 2);
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ pub fn command_runtime() -> anyhow::Result<Runtime> {
 
 /// Loads the built-in plugins and those in `plugin_dirs`; a bad file is logged and skipped.
 pub async fn load_plugins(runtime: &Runtime, plugin_dirs: &[PathBuf]) -> Vec<Arc<Plugin>> {
-    load_plugin_set(runtime, plugin_dirs)
+    load_plugin_set(runtime, plugin_dirs, &[])
         .await
         .entries()
         .into_iter()
@@ -37,11 +37,20 @@ pub async fn load_plugins(runtime: &Runtime, plugin_dirs: &[PathBuf]) -> Vec<Arc
         .collect()
 }
 
-/// The built-in plugins and those in `plugin_dirs`, as a set hot reload can change. A file
-/// that does not load is logged and listed among the set's failures.
-pub async fn load_plugin_set(runtime: &Runtime, plugin_dirs: &[PathBuf]) -> PluginSet {
+/// The built-in plugins (but those named in `disabled`) and those in `plugin_dirs`, as a set
+/// hot reload can change. A file that does not load is logged and listed among the set's
+/// failures.
+pub async fn load_plugin_set(
+    runtime: &Runtime,
+    plugin_dirs: &[PathBuf],
+    disabled: &[String],
+) -> PluginSet {
     let mut builtin = Vec::new();
     for b in BUILTIN_PLUGINS {
+        if disabled.iter().any(|d| d == b.name) {
+            tracing::info!(plugin = b.name, "built-in plugin disabled by the config");
+            continue;
+        }
         match runtime.load(b.wasm.into()).await {
             Ok(p) => builtin.push(Arc::new(p)),
             Err(e) => tracing::error!(plugin = b.name, "built-in plugin rejected: {e}"),

@@ -55,6 +55,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             args.plugin_dirs.clone(),
         ]
         .concat(),
+        disable_builtin: config
+            .as_ref()
+            .map(|c| c.disable_builtin.clone())
+            .unwrap_or_default(),
         polling: {
             let mut d = config
                 .as_ref()

@@ -160,7 +160,14 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
     storage.miners().put_all(&miners)?;
     let addr: SocketAddr = "127.0.32.1:18402".parse()?;
     let token = crate::daemon::random_token()?;
-    let settings = Settings::new(addr, dir.clone(), args.poll_seconds, vec![token]);
+    let mut settings = Settings::new(addr, dir.clone(), args.poll_seconds, vec![token]);
+    if args.no_rules {
+        settings.disable_builtin = crate::builtin::BUILTIN_PLUGINS
+            .iter()
+            .filter(|b| b.name.starts_with("rule-"))
+            .map(|b| b.name.to_string())
+            .collect();
+    }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(serve_daemon_until(settings, storage, async move {
         let _ = stop_rx.await;

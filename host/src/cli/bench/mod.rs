@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// `daemon`: WebSocket clients subscribed to the fleet.
     #[arg(long, default_value_t = 100)]
     pub clients: usize,
+    /// `daemon`: run without the built-in alert rules, to see what they cost.
+    #[arg(long)]
+    pub no_rules: bool,
 }
 
 /// Runs the chosen benchmark.
