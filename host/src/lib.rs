@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod host_api;
 pub mod hub;
 pub mod manager;
+pub mod memory;
 pub mod net;
 pub mod notify;
 pub mod registry;

@@ -74,22 +74,33 @@ fn start_simulator(axeos: usize, cgminer: usize) -> anyhow::Result<Simulator> {
     Ok(sim)
 }
 
-/// `solomon_polls_total` summed over outcomes, from a `/metrics` scrape.
+/// `solomon_polls_total` summed over outcomes, from a `/metrics` scrape read line by line:
+/// the text is megabytes at 10,000 miners, and this process's RSS is the daemon's figure.
 async fn polls(addr: SocketAddr) -> anyhow::Result<u64> {
-    let text = crate::net::http_get(
-        &addr.ip().to_string(),
-        addr.port(),
-        "/metrics",
-        64 << 20,
-        Duration::from_secs(10),
-    )
-    .await
-    .context("scraping /metrics")?;
-    Ok(String::from_utf8_lossy(&text.body)
-        .lines()
-        .filter(|l| l.starts_with("solomon_polls_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64)
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let read = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        // HTTP/1.0: the body ends when the daemon closes, so no chunked decoding is needed.
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n")
+            .await?;
+        let mut lines = tokio::io::BufReader::new(stream).lines();
+        let mut total = 0.0;
+        while let Some(line) = lines.next_line().await? {
+            if line.starts_with("solomon_polls_total{") {
+                total += line
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0);
+            }
+        }
+        Ok::<u64, std::io::Error>(total as u64)
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .context("scraping /metrics timed out")?
+        .context("scraping /metrics")
 }
 
 /// One WebSocket client subscribed to the fleet, collecting latencies until `stop`.

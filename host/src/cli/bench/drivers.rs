@@ -121,6 +121,19 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
                     wall0.elapsed().as_secs_f64() * 1e6 / polls as f64
                 ));
             }
+            // Reference: one CGMiner exchange alone (connect, send, read to EOF): the floor of
+            // any poll over TCP on loopback.
+            let (cpu0, wall0) = (thread_cpu(), Instant::now());
+            for _ in 0..polls {
+                crate::net::tcp_request("127.0.30.3", rpc, br#"{"command":"version"}"#, 1 << 20, Duration::from_secs(5)).await?;
+            }
+            if let (Some(a), Some(b)) = (cpu0, thread_cpu()) {
+                out.push(format!(
+                    "reference: one bare CGMiner exchange (`version`) from the host (no driver): {:.1} µs CPU, {:.1} µs wall",
+                    (b - a).as_secs_f64() * 1e6 / polls as f64,
+                    wall0.elapsed().as_secs_f64() * 1e6 / polls as f64
+                ));
+            }
             let hosts: Vec<String> = hosts_in("127.0.31.0/24")?.iter().map(ToString::to_string).collect();
             let cfg = ProbeConfig { http_port: http, rpc_port: rpc, timeout: Duration::from_millis(1000) };
             let t = Instant::now();
