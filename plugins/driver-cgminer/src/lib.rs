@@ -2,8 +2,9 @@
 //! Braiins OS, LuxOS, Whatsminer (btminer read API), Avalon, and any other cgminer as a
 //! generic fallback. Read-only.
 //!
-//! One poll asks `version+summary+pools+stats+devdetails` as one multi-command, falling back to
-//! one connection per command on firmware that cannot join them (stock S19).
+//! One poll asks `summary+pools+stats` as one multi-command, falling back to one connection
+//! per command on firmware that cannot join them (stock S19). `version` and `devdetails`, which
+//! do not change while the miner runs, are asked with them every ten minutes and reused between.
 
 mod avalon;
 mod family;
@@ -11,14 +12,17 @@ mod family;
 pub mod parse;
 
 use solomon_plugin_sdk::driver::{
-    Driver, Identification, PollError, Probe, Target, cgminer_commands,
+    Driver, Identification, PollError, Probe, Target, cgminer_commands_cached,
 };
 use solomon_plugin_sdk::{MinerRecord, host};
 
 struct Cgminer;
 
-/// Commands of one poll.
-const COMMANDS: &[&str] = &["version", "summary", "pools", "stats", "devdetails"];
+/// Commands asked at every poll.
+const LIVE: &[&str] = &["summary", "pools", "stats"];
+
+/// Commands whose replies are reused for a while.
+const STATIC: &[&str] = &["version", "devdetails"];
 
 impl Driver for Cgminer {
     fn description() -> &'static str {
@@ -30,7 +34,7 @@ impl Driver for Cgminer {
     }
 
     fn poll(target: &Target) -> Result<MinerRecord, PollError> {
-        let replies = cgminer_commands(target, COMMANDS)?;
+        let replies = cgminer_commands_cached(target, LIVE, STATIC)?;
         if !replies.contains_key("summary") {
             return Err(PollError::Malformed("the miner answered no summary".into()));
         }
