@@ -315,13 +315,16 @@ fn wit_event(ev: &RuleEvent) -> Event {
 impl Engine {
     /// Runs every rule on a batch of events and applies their verdicts.
     async fn evaluate(&self, batch: &[RuleEvent]) {
-        // Converted once, shared by every rule.
-        let events: Arc<[Event]> = batch.iter().map(wit_event).collect();
         // Every rule at once (each plugin has its own instances), verdicts applied in rule
         // order afterwards: a rule still sees each miner's events in order. One snapshot of
         // the rules per batch: a rule reloaded meanwhile judges the next batch, never this one
         // twice or not at all.
         let rules = self.plugins.rules();
+        if rules.is_empty() {
+            return;
+        }
+        // Converted once, shared by every rule.
+        let events: Arc<[Event]> = batch.iter().map(wit_event).collect();
         let calls = rules.iter().map(|rule| {
             let config: Arc<str> = self.config.rule_json(&rule.meta().name).into();
             self.judge(rule, events.clone(), config)

@@ -8,7 +8,7 @@
 //! interval's business, not the hub's.
 
 use super::BenchArgs;
-use super::proc::{cpu, quantile, status_kib};
+use super::proc::{cpu, cpu_split, quantile, status_kib};
 use crate::daemon::{Settings, open_storage, serve_daemon_until};
 use crate::storage::MinerConfig;
 use anyhow::Context;
@@ -206,12 +206,17 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
     let window = Duration::from_secs(args.seconds);
     let (p0, c0, s0, t0) = (
         polls(addr).await?,
-        cpu("self"),
+        cpu_split("self"),
         cpu(&sim_pid),
         Instant::now(),
     );
     tokio::time::sleep(window).await;
-    let (p1, c1, s1, dt) = (polls(addr).await?, cpu("self"), cpu(&sim_pid), t0.elapsed());
+    let (p1, c1, s1, dt) = (
+        polls(addr).await?,
+        cpu_split("self"),
+        cpu(&sim_pid),
+        t0.elapsed(),
+    );
     let rss_alone = status_kib("self", "VmRSS").unwrap_or(0);
     let dp = (p1 - p0).max(1) as f64;
     let secs = dt.as_secs_f64();
@@ -219,7 +224,9 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
         (Some(a), Some(b)) => (b - a).as_secs_f64(),
         _ => f64::NAN,
     };
-    let daemon_cpu = per_poll(c0, c1);
+    let user = per_poll(c0.map(|c| c.0), c1.map(|c| c.0));
+    let system = per_poll(c0.map(|c| c.1), c1.map(|c| c.1));
+    let daemon_cpu = user + system;
     let sim_cpu = per_poll(s0, s1);
     println!(
         "fleet of {n} miners, polled every {} s ({} AxeOS, {} CGMiner family)",
@@ -233,8 +240,10 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
         n as f64 / args.poll_seconds as f64
     );
     println!(
-        "  daemon CPU: {:.1} µs per poll, {:.1}% of 2 cores",
+        "  daemon CPU: {:.1} µs per poll ({:.1} user, {:.1} kernel, mostly a TCP connection per exchange), {:.1}% of 2 cores",
         daemon_cpu * 1e6 / dp,
+        user * 1e6 / dp,
+        system * 1e6 / dp,
         100.0 * daemon_cpu / secs / 2.0
     );
     println!(

@@ -14,6 +14,19 @@ pub fn cpu(pid: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(ticks as f64 / TICKS_PER_S))
 }
 
+/// (user, system) CPU time of process `pid`.
+pub fn cpu_split(pid: &str) -> Option<(Duration, Duration)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Option<Duration> {
+        Some(Duration::from_secs_f64(
+            f.get(i)?.parse::<u64>().ok()? as f64 / TICKS_PER_S,
+        ))
+    };
+    Some((ticks(11)?, ticks(12)?))
+}
+
 /// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
 pub fn status_kib(pid: &str, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
