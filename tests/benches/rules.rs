@@ -65,7 +65,9 @@ fn bench(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters * 100 {
                     n += 1;
-                    // A record as full as a Bitaxe's (about 1 KB of JSON): rules parse it.
+                    // A record as full as a Bitaxe's, with the miner's previous one, as the
+                    // daemon sends them: both are lowered into every rule.
+                    let previous = store.get(&format!("m{}", n % 100));
                     let snap = store.set(MinerRecord {
                         id: format!("m{}", n % 100),
                         host: format!("10.0.0.{}", n % 100),
@@ -111,7 +113,7 @@ fn bench(c: &mut Criterion) {
                     let ev = RuleEvent {
                         miner: snap.record.id.clone(),
                         kind: RuleEventKind::Sample,
-                        previous: None,
+                        previous,
                         current: Some(snap),
                         ts_ms: n,
                     };

@@ -82,7 +82,7 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
             let mut out = Vec::new();
             for (label, driver, ip, port) in [
                 ("AxeOS (1 HTTP request)", find("driver-axeos")?, Ipv4Addr::new(127, 0, 30, 1), http),
-                ("Antminer stock (no multi-command: 4 single commands, learnt on the first poll)", find("driver-cgminer")?, Ipv4Addr::new(127, 0, 30, 2), rpc),
+                ("Antminer stock (no multi-command: 3 single commands, version reused; learnt on the first poll)", find("driver-cgminer")?, Ipv4Addr::new(127, 0, 30, 2), rpc),
                 ("Whatsminer (1 multi-command)", find("driver-cgminer")?, Ipv4Addr::new(127, 0, 30, 3), rpc),
             ] {
                 let target = Target { host: ip.to_string(), http_port: port, rpc_port: port };
