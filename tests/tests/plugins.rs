@@ -318,3 +318,98 @@ fn plugin_check_accepts_plugins_and_rejects_the_wrong_world() {
         "{stderr}"
     );
 }
+
+/// A rule that traps on one event of a batch loses that batch's verdicts, never the engine,
+/// and never judges an event twice: the next batch is served by its other instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_trapping_mid_batch_costs_that_batch_only() {
+    use solomon_host::alerts::{AlertConfig, AlertEngine, RuleEvent, RuleEventKind};
+    use solomon_host::hub::Hub;
+    use solomon_host::registry::PluginSet;
+    use solomon_host::state::MinerStore;
+    use solomon_host::storage::{Storage, StorageConfig};
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = Arc::new(Storage::open(StorageConfig::new(dir.path())).expect("storage"));
+    let services = HostServices {
+        state: storage.plugin_state(),
+        ..Default::default()
+    };
+    let runtime = Runtime::new(test_config(), services).expect("runtime");
+    let rule = Arc::new(
+        runtime
+            .load(read(plugins::RULE_COUNT_V1))
+            .await
+            .expect("loads"),
+    );
+    let set = Arc::new(PluginSet::new(vec![rule.clone()], Vec::new()));
+    let engine = AlertEngine::start(
+        set,
+        storage.clone(),
+        Arc::new(Hub::new(64)),
+        AlertConfig::default(),
+    );
+    let store = MinerStore::new();
+    let send = |miner: &str| {
+        let snap = store.set(MinerRecord {
+            id: miner.into(),
+            make: "Bitaxe".into(),
+            ..Default::default()
+        });
+        RuleEvent {
+            miner: miner.into(),
+            kind: RuleEventKind::Sample,
+            previous: None,
+            current: Some(snap),
+            ts_ms: 1,
+        }
+    };
+    let tx = engine.sender();
+    async fn judged(engine: &AlertEngine, n: u64) {
+        let start = Instant::now();
+        while engine.stats().evaluations.load(Ordering::Relaxed) < n {
+            assert!(start.elapsed() < Duration::from_secs(10), "stuck");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // Two miners judged by the same engine task as `trap-1`, so all three share a batch.
+    let same: Vec<String> = (0..)
+        .map(|i| format!("m{i}"))
+        .filter(|m| tx.shard_of(m) == tx.shard_of("trap-1"))
+        .take(2)
+        .collect();
+    let (a, b) = (same[0].as_str(), same[1].as_str());
+    // Sent back to back: `a` is counted, then the rule traps before `b`.
+    for m in [a, "trap-1", b] {
+        tx.send(send(m)).await.expect("engine running");
+    }
+    judged(&engine, 3).await;
+    assert_eq!(engine.stats().failures.load(Ordering::Relaxed), 3);
+    assert_eq!(rule.stats().traps, 1);
+    // The next batch is judged by the other instance, once per event.
+    for m in [a, b] {
+        tx.send(send(m)).await.expect("engine running");
+    }
+    judged(&engine, 5).await;
+    assert_eq!(engine.stats().failures.load(Ordering::Relaxed), 3);
+    let count = |m: &str| {
+        storage
+            .plugin_state()
+            .get("rule-count", &format!("n/{m}"))
+            .expect("read")
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+    };
+    assert_eq!(
+        count(a).as_deref(),
+        Some("2"),
+        "counted before the trap, then once more"
+    );
+    assert_eq!(
+        count(b).as_deref(),
+        Some("1"),
+        "not reached in the trapped batch"
+    );
+    engine.shutdown().await;
+}

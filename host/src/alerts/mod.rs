@@ -147,11 +147,17 @@ pub struct EngineStopped;
 impl EventSender {
     /// Queues `ev`, waiting while the engine is behind: events are never dropped.
     pub async fn send(&self, ev: RuleEvent) -> Result<(), EngineStopped> {
-        let h = ev.miner.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        let shard = &self.shards[self.shard_of(&ev.miner)];
+        shard.send(ev).await.map_err(|_| EngineStopped)
+    }
+
+    /// The engine task that judges `miner`'s events (its events share batches only with
+    /// those of miners on the same task).
+    pub fn shard_of(&self, miner: &str) -> usize {
+        let h = miner.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         });
-        let shard = &self.shards[(h % self.shards.len() as u64) as usize];
-        shard.send(ev).await.map_err(|_| EngineStopped)
+        (h % self.shards.len() as u64) as usize
     }
 }
 
@@ -337,8 +343,11 @@ impl Engine {
         }
     }
 
-    /// One rule's verdicts on a batch. If the call fails (a trap, a timeout), each event is
-    /// retried alone, so one event that breaks a rule costs only its own verdict.
+    /// One rule's verdicts on a batch. A call that fails (a trap, a timeout) fails every
+    /// event of the batch for this rule. Retrying the events one by one would run again the
+    /// plugin-state updates of those the rule judged before it trapped (a streak counted
+    /// twice); rules report a condition on every sample, so a lost verdict only waits for
+    /// the miner's next poll. The plugin's other instance serves the next batch meanwhile.
     async fn judge(
         &self,
         rule: &Plugin,
@@ -346,19 +355,11 @@ impl Engine {
         config: Arc<str>,
     ) -> Vec<Result<Vec<Alert>, String>> {
         let n = events.len();
-        match rule.evaluate(events.clone(), config.clone()).await {
+        match rule.evaluate(events, config).await {
             Ok(v) => v,
-            Err(e) if n == 1 => vec![Err(format!("rule call failed: {e}"))],
             Err(e) => {
-                tracing::warn!(rule = %rule.meta().name, "rule call failed on a batch of {n} events, retrying each alone: {e}");
-                let mut out = Vec::with_capacity(n);
-                for ev in events.iter() {
-                    out.push(match rule.evaluate_one(ev.clone(), &config).await {
-                        Ok(v) => v,
-                        Err(e) => Err(format!("rule call failed: {e}")),
-                    });
-                }
-                out
+                let why = format!("rule call failed for a batch of {n} events: {e}");
+                vec![Err(why); n]
             }
         }
     }

@@ -21,6 +21,10 @@ impl Rule for Count {
     }
 
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+        // A poisonous event, for the tests of a rule that traps mid-batch.
+        if event.miner_id.starts_with("trap") {
+            panic!("rule-count traps on {}", event.miner_id);
+        }
         let key = format!("n/{}", event.miner_id);
         let n = host::state::update_json(&key, |n: Option<u64>| n.unwrap_or(0) + 1)
             .map_err(|e| e.to_string())?;
