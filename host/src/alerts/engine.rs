@@ -1,0 +1,311 @@
+//! The engine's tasks: events in, batched per engine task, judged by every rule at once,
+//! verdicts applied in order.
+
+use super::lifecycle::{Current, Decision, decide};
+use crate::host_api::clock::unix_ms as now_ms;
+use crate::hub::Hub;
+use crate::registry::PluginSet;
+use crate::runtime::Plugin;
+use crate::runtime::record::to_wit;
+use crate::runtime::rule_types::{Alert, Event, EventKind};
+use crate::storage::Storage;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::verdict::{AlertView, apply};
+use super::{AlertConfig, RuleEvent, RuleEventKind};
+
+/// Counters of the engine.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Rule evaluations run.
+    pub evaluations: std::sync::atomic::AtomicU64,
+    /// Evaluations that failed (a trap, or the rule's own error).
+    pub failures: std::sync::atomic::AtomicU64,
+}
+
+/// Events are spread over this many engine tasks by miner: one miner's events stay in order
+/// on one task, while batches of different tasks overlap.
+const SHARDS: usize = 2;
+
+/// Most events in one batch. Bounded so one call stays well inside a plugin's CPU budget.
+const BATCH_MAX: usize = 64;
+
+/// How long a task gathers events after the first one before it judges them. A rule call
+/// costs about as much as judging dozens of events, so at fleet scale a batch saves most of
+/// the work; a person waiting for an alert does not notice 20 ms.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+
+/// Where events go: the engine task of the event's miner.
+#[derive(Clone)]
+pub struct EventSender {
+    shards: Arc<[mpsc::Sender<RuleEvent>]>,
+}
+
+/// The engine has stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the alert engine has stopped")]
+pub struct EngineStopped;
+
+impl EventSender {
+    /// Queues `ev`, waiting while the engine is behind: events are never dropped.
+    pub async fn send(&self, ev: RuleEvent) -> Result<(), EngineStopped> {
+        let shard = &self.shards[self.shard_of(&ev.miner)];
+        shard.send(ev).await.map_err(|_| EngineStopped)
+    }
+
+    /// The engine task that judges `miner`'s events (its events share batches only with
+    /// those of miners on the same task).
+    pub fn shard_of(&self, miner: &str) -> usize {
+        let h = miner.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        (h % self.shards.len() as u64) as usize
+    }
+}
+
+/// The running engine.
+pub struct AlertEngine {
+    sender: EventSender,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+    stats: Arc<EngineStats>,
+}
+
+impl AlertEngine {
+    /// Starts evaluating the rules of `plugins` (in their version of the moment: each event is
+    /// judged by the rules in service when its evaluation starts) on the events sent to
+    /// [`AlertEngine::sender`].
+    pub fn start(
+        plugins: Arc<PluginSet>,
+        storage: Arc<Storage>,
+        hub: Arc<Hub>,
+        config: AlertConfig,
+    ) -> Self {
+        let stats = Arc::new(EngineStats::default());
+        let known = match storage.alerts().all() {
+            Ok(all) => all
+                .into_iter()
+                .map(|a| {
+                    let c = Current {
+                        firing: a.firing,
+                        fired_ms: a.since_ms,
+                    };
+                    ((a.rule, a.miner, a.key), c)
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!("reading stored alerts failed: {e}");
+                HashMap::new()
+            }
+        };
+        let engine = Arc::new(Engine {
+            plugins,
+            storage,
+            hub,
+            config,
+            stats: stats.clone(),
+            known: parking_lot::Mutex::new(known),
+        });
+        let (mut senders, mut stops, mut tasks) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..SHARDS {
+            let (tx, rx) = mpsc::channel(4096);
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            tasks.push(tokio::spawn(run(rx, stopped, engine.clone())));
+            senders.push(tx);
+            stops.push(stop);
+        }
+        AlertEngine {
+            sender: EventSender {
+                shards: senders.into(),
+            },
+            stops,
+            tasks,
+            stats,
+        }
+    }
+
+    /// Where the manager sends events.
+    pub fn sender(&self) -> EventSender {
+        self.sender.clone()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// Evaluates every event already sent, then stops.
+    pub async fn shutdown(self) {
+        for stop in self.stops {
+            let _ = stop.send(());
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+struct Engine {
+    plugins: Arc<PluginSet>,
+    storage: Arc<Storage>,
+    hub: Arc<Hub>,
+    config: AlertConfig,
+    stats: Arc<EngineStats>,
+    /// Each stored alert's lifecycle state, so the common verdict ("all fine", or "still
+    /// firing") is decided without reading the database. Only the engine writes it, and a
+    /// miner's alerts only from that miner's task.
+    known: parking_lot::Mutex<HashMap<(String, String, String), Current>>,
+}
+
+async fn run(
+    mut rx: mpsc::Receiver<RuleEvent>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+    engine: Arc<Engine>,
+) {
+    let mut batch = Vec::with_capacity(BATCH_MAX);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH_MAX) => {
+                if n == 0 {
+                    return;
+                }
+                let until = tokio::time::Instant::now() + BATCH_WINDOW;
+                while batch.len() < BATCH_MAX {
+                    let room = BATCH_MAX - batch.len();
+                    match tokio::time::timeout_at(until, rx.recv_many(&mut batch, room)).await {
+                        Ok(n) if n > 0 => {}
+                        _ => break,
+                    }
+                }
+                engine.evaluate(&batch).await;
+                batch.clear();
+            }
+            _ = &mut stop => {
+                while let Ok(ev) = rx.try_recv() {
+                    batch.push(ev);
+                    if batch.len() == BATCH_MAX {
+                        engine.evaluate(&batch).await;
+                        batch.clear();
+                    }
+                }
+                if !batch.is_empty() {
+                    engine.evaluate(&batch).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn wit_event(ev: &RuleEvent) -> Event {
+    Event {
+        miner_id: ev.miner.clone(),
+        kind: match &ev.kind {
+            RuleEventKind::Sample => EventKind::Sample,
+            RuleEventKind::StateChange(a, b) => {
+                EventKind::StateChange((a.as_str().to_string(), b.as_str().to_string()))
+            }
+        },
+        previous: ev.previous.as_ref().map(|s| to_wit(&s.record)),
+        current: ev.current.as_ref().map(|s| to_wit(&s.record)),
+        ts_ms: ev.ts_ms,
+    }
+}
+
+impl Engine {
+    /// Runs every rule on a batch of events and applies their verdicts.
+    async fn evaluate(&self, batch: &[RuleEvent]) {
+        // Every rule at once (each plugin has its own instances), verdicts applied in rule
+        // order afterwards: a rule still sees each miner's events in order. One snapshot of
+        // the rules per batch: a rule reloaded meanwhile judges the next batch, never this one
+        // twice or not at all.
+        let rules = self.plugins.rules();
+        if rules.is_empty() {
+            return;
+        }
+        // Converted once, shared by every rule.
+        let events: Arc<[Event]> = batch.iter().map(wit_event).collect();
+        let calls = rules.iter().map(|rule| {
+            let config: Arc<str> = self.config.rule_json(&rule.meta().name).into();
+            self.judge(rule, events.clone(), config)
+        });
+        let verdicts = futures_util::future::join_all(calls).await;
+        for (rule, verdicts) in rules.iter().zip(verdicts) {
+            for (ev, verdict) in batch.iter().zip(verdicts) {
+                self.apply_verdict(&rule.meta().name, ev, verdict);
+            }
+        }
+    }
+
+    /// One rule's verdicts on a batch. A call that fails (a trap, a timeout) fails every
+    /// event of the batch for this rule. Retrying the events one by one would run again the
+    /// plugin-state updates of those the rule judged before it trapped (a streak counted
+    /// twice); rules report a condition on every sample, so a lost verdict only waits for
+    /// the miner's next poll. The plugin's other instance serves the next batch meanwhile.
+    async fn judge(
+        &self,
+        rule: &Plugin,
+        events: Arc<[Event]>,
+        config: Arc<str>,
+    ) -> Vec<Result<Vec<Alert>, String>> {
+        let n = events.len();
+        match rule.evaluate(events, config).await {
+            Ok(v) => v,
+            Err(e) => {
+                let why = format!("rule call failed for a batch of {n} events: {e}");
+                vec![Err(why); n]
+            }
+        }
+    }
+
+    fn apply_verdict(&self, name: &str, ev: &RuleEvent, verdict: Result<Vec<Alert>, String>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.stats.evaluations.fetch_add(1, Relaxed);
+        let alerts = match verdict {
+            Ok(alerts) => alerts,
+            Err(msg) => {
+                self.stats.failures.fetch_add(1, Relaxed);
+                tracing::warn!(rule = %name, miner = %ev.miner, "rule failed: {msg}");
+                return;
+            }
+        };
+        for a in alerts {
+            let id = (name.to_string(), ev.miner.clone(), a.key.clone());
+            let known = self.known.lock().get(&id).copied();
+            let now = now_ms();
+            let cooldown = self.config.cooldown_for(name, &ev.miner);
+            if decide(known, a.firing, now, cooldown) == Decision::Keep {
+                continue;
+            }
+            match apply(&self.storage, name, &ev.miner, &a, now, &self.config) {
+                Ok(Some(state)) => {
+                    self.known.lock().insert(
+                        id,
+                        Current {
+                            firing: state.firing,
+                            fired_ms: state.since_ms,
+                        },
+                    );
+                    let view = AlertView::now(&self.storage, state);
+                    let state = &view.state;
+                    if state.firing && state.updated_ms == state.since_ms {
+                        if view.muted_until.is_some() {
+                            tracing::info!(rule = %name, miner = %ev.miner, key = %state.key, "alert (muted): {}", state.message);
+                        } else {
+                            tracing::warn!(rule = %name, miner = %ev.miner, key = %state.key, "alert: {}", state.message);
+                        }
+                    }
+                    self.hub.alert(&view.to_json());
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(rule = %name, miner = %ev.miner, "storing an alert failed: {e}")
+                }
+            }
+        }
+    }
+}
