@@ -146,6 +146,9 @@ pub trait Rule {
     fn description() -> &'static str {
         ""
     }
+    /// Whether the rule reads `event.previous()`. Set it to `false` if it never does: the host
+    /// then sends `None` there and copies one record less into the plugin per event.
+    const READS_PREVIOUS: bool = true;
     /// Judges one event.
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String>;
     /// The name and version the host knows the rule by; by default the crate's. Override it
@@ -223,6 +226,11 @@ macro_rules! register_rule {
         impl $crate::rule::bindings::exports::solomon::plugin::rule::Guest for __SolomonRuleExport {
             fn info() -> $crate::rule::bindings::solomon::plugin::types::PluginInfo {
                 $crate::rule::__glue::info::<$rule>($crate::plugin_info!(<$rule as $crate::rule::Rule>::description()))
+            }
+            fn needs() -> $crate::rule::bindings::exports::solomon::plugin::rule::RuleNeeds {
+                $crate::rule::bindings::exports::solomon::plugin::rule::RuleNeeds {
+                    previous: <$rule as $crate::rule::Rule>::READS_PREVIOUS,
+                }
             }
             fn evaluate(
                 events: ::std::vec::Vec<$crate::rule::bindings::exports::solomon::plugin::rule::Event>,

@@ -13,6 +13,9 @@ use solomon_plugin_sdk::{Severity, host};
 struct HotChip;
 
 impl Rule for HotChip {
+    // Reads only the current record: the host need not copy the previous one in.
+    const READS_PREVIOUS: bool = false;
+
     fn description() -> &'static str {
         "A chip above max_chip_c for `samples` polls in a row"
     }

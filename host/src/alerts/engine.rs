@@ -201,7 +201,8 @@ async fn run(
     }
 }
 
-fn wit_event(ev: &RuleEvent) -> Event {
+/// `ev` as the contract carries it; the previous record only for rules that read it.
+fn wit_event(ev: &RuleEvent, with_previous: bool) -> Event {
     Event {
         miner_id: ev.miner.clone(),
         kind: match &ev.kind {
@@ -210,7 +211,11 @@ fn wit_event(ev: &RuleEvent) -> Event {
                 EventKind::StateChange((a.as_str().to_string(), b.as_str().to_string()))
             }
         },
-        previous: ev.previous.as_ref().map(|s| to_wit(&s.record)),
+        previous: ev
+            .previous
+            .as_ref()
+            .filter(|_| with_previous)
+            .map(|s| to_wit(&s.record)),
         current: ev.current.as_ref().map(|s| to_wit(&s.record)),
         ts_ms: ev.ts_ms,
     }
@@ -227,11 +232,30 @@ impl Engine {
         if rules.is_empty() {
             return;
         }
-        // Converted once, shared by every rule.
-        let events: Arc<[Event]> = batch.iter().map(wit_event).collect();
+        // Converted once per form, each shared by the rules that take it: most rules never
+        // read the previous record, and copying one into a plugin costs about as much as
+        // judging the event.
+        let form = |with_previous: bool| -> Option<Arc<[Event]>> {
+            rules
+                .iter()
+                .any(|r| r.meta().reads_previous == with_previous)
+                .then(|| {
+                    batch
+                        .iter()
+                        .map(|ev| wit_event(ev, with_previous))
+                        .collect()
+                })
+        };
+        let (full, lean) = (form(true), form(false));
         let calls = rules.iter().map(|rule| {
             let config: Arc<str> = self.config.rule_json(&rule.meta().name).into();
-            self.judge(rule, events.clone(), config)
+            let events = if rule.meta().reads_previous {
+                &full
+            } else {
+                &lean
+            };
+            let events = events.clone().unwrap_or_else(|| Arc::from([]));
+            self.judge(rule, events, config)
         });
         let verdicts = futures_util::future::join_all(calls).await;
         for (rule, verdicts) in rules.iter().zip(verdicts) {

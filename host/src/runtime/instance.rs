@@ -6,7 +6,7 @@ use super::bindings::driver::exports::solomon::plugin::miner_driver::{
     Identification, PollError, Probe,
 };
 use super::bindings::driver::{Driver, DriverPre};
-use super::bindings::rule::exports::solomon::plugin::rule::{Alert, Event};
+use super::bindings::rule::exports::solomon::plugin::rule::{Alert, Event, RuleNeeds};
 use super::bindings::rule::{AlertRule, AlertRulePre};
 use super::bindings::types::{MinerRecord, PluginInfo, Target};
 use super::plugin::PluginStats;
@@ -31,6 +31,7 @@ enum Live {
 /// A call into a plugin.
 pub(crate) enum Call {
     Info,
+    Needs,
     Identify(Probe),
     Poll(Target),
     /// A batch of events, shared by every rule it goes to, and the rule's configuration.
@@ -40,6 +41,7 @@ pub(crate) enum Call {
 /// The plugin's answer.
 pub(crate) enum Reply {
     Info(PluginInfo),
+    Needs(RuleNeeds),
     Identify(Option<Identification>),
     Poll(Result<Box<MinerRecord>, PollError>),
     Evaluate(Vec<Result<Vec<Alert>, String>>),
@@ -266,13 +268,18 @@ async fn dispatch(
             .call_info(store)
             .await
             .map(Reply::Info),
+        (Live::Rule(r), Call::Needs) => r
+            .solomon_plugin_rule()
+            .call_needs(store)
+            .await
+            .map(Reply::Needs),
         (Live::Rule(r), Call::Evaluate(events, config)) => r
             .solomon_plugin_rule()
             .call_evaluate(store, &events, &config)
             .await
             .map(Reply::Evaluate),
         // The plugin handle checks the world before queueing a call.
-        (Live::Driver(_), Call::Evaluate(..))
+        (Live::Driver(_), Call::Evaluate(..) | Call::Needs)
         | (Live::Rule(_), Call::Identify(_) | Call::Poll(_)) => Err(wasmtime::Error::msg(
             "call does not match the plugin's world",
         )),

@@ -255,6 +255,14 @@ impl Runtime {
             Ok(_) => return Err(LoadError::Metadata("unexpected reply to info()".into())),
             Err(e) => return Err(LoadError::Metadata(format!("info() failed: {e}"))),
         };
+        let reads_previous = match world {
+            World::Driver => false,
+            World::AlertRule => match worker.call_once(Call::Needs).await {
+                Ok(Reply::Needs(n)) => n.previous,
+                Ok(_) => return Err(LoadError::Metadata("unexpected reply to needs()".into())),
+                Err(e) => return Err(LoadError::Metadata(format!("needs() failed: {e}"))),
+            },
+        };
         drop(worker);
         if !valid_name(&info.name) {
             return Err(LoadError::Metadata(format!(
@@ -279,6 +287,7 @@ impl Runtime {
             from_cache: compiled.from_cache,
             compile_ms: compiled.elapsed.as_secs_f64() * 1e3,
             loaded_ms: crate::host_api::clock::unix_ms(),
+            reads_previous,
         };
 
         let spec = Arc::try_unwrap(probe_spec)

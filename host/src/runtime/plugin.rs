@@ -57,6 +57,9 @@ pub struct PluginMeta {
     pub compile_ms: f64,
     /// When this version was loaded, Unix ms.
     pub loaded_ms: u64,
+    /// A rule that reads the previous record of each event (`needs().previous`); false for
+    /// drivers.
+    pub reads_previous: bool,
 }
 
 impl PluginMeta {

@@ -18,6 +18,9 @@ pub fn stopped(r: &MinerRecord, min_rpm: f64) -> Vec<String> {
 struct FanFailure;
 
 impl Rule for FanFailure {
+    // Reads only the current record: the host need not copy the previous one in.
+    const READS_PREVIOUS: bool = false;
+
     fn description() -> &'static str {
         "A fan that stopped or crawls below min_rpm while the miner runs"
     }

@@ -92,6 +92,9 @@ fn recent_median(miner: &str, now: u64, window_ms: u64) -> Result<Option<f64>, S
 struct HashrateDrop;
 
 impl Rule for HashrateDrop {
+    // Reads only the current record: the host need not copy the previous one in.
+    const READS_PREVIOUS: bool = false;
+
     fn description() -> &'static str {
         "Hashrate well below expected, or below the miner's own recent median"
     }

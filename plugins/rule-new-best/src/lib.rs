@@ -36,6 +36,9 @@ pub fn beats(best: f64, known: Option<f64>) -> bool {
 struct NewBest;
 
 impl Rule for NewBest {
+    // Reads only the current record: the host need not copy the previous one in.
+    const READS_PREVIOUS: bool = false;
+
     fn description() -> &'static str {
         "A new all-time best share difficulty for a miner, and for the whole fleet"
     }

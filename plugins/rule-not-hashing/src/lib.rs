@@ -28,6 +28,9 @@ pub fn not_hashing(r: &MinerRecord) -> Option<String> {
 struct NotHashing;
 
 impl Rule for NotHashing {
+    // Reads only the current record: the host need not copy the previous one in.
+    const READS_PREVIOUS: bool = false;
+
     fn description() -> &'static str {
         "A miner that answers but does not hash (zero hashrate, or a stalled, stale hashrate)"
     }

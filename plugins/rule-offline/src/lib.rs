@@ -10,6 +10,9 @@ use solomon_plugin_sdk::{MinerState, Severity};
 struct Offline;
 
 impl Rule for Offline {
+    // Reads only the current record: the host need not copy the previous one in.
+    const READS_PREVIOUS: bool = false;
+
     fn description() -> &'static str {
         "A miner that stopped answering (offline after the configured missed polls)"
     }

@@ -32,6 +32,9 @@ pub fn difference(now: &(String, String), want: &(String, String)) -> Option<Str
 struct PoolChanged;
 
 impl Rule for PoolChanged {
+    // Reads only the current record: the host need not copy the previous one in.
+    const READS_PREVIOUS: bool = false;
+
     fn description() -> &'static str {
         "The active pool URL or user is not the expected one"
     }

@@ -31,6 +31,9 @@ pub fn ratio(start: &Window, accepted: u64, rejected: u64, min_shares: u64) -> O
 struct RejectRatio;
 
 impl Rule for RejectRatio {
+    // Reads only the current record: the host need not copy the previous one in.
+    const READS_PREVIOUS: bool = false;
+
     fn description() -> &'static str {
         "More than max_pct percent of shares rejected over a window"
     }

@@ -1,5 +1,5 @@
 // The body of rule-count, shared by both versions (rule-count-v2 includes this file; each
-// crate sets `FIRES`). Both call themselves `rule-count`, so they share plugin state and a
+// crate sets `FIRES` and `READS_PREVIOUS`). Both call themselves `rule-count`, so they share plugin state and a
 // reload swaps one for the other.
 
 use solomon_plugin_sdk::PluginInfo;
@@ -9,6 +9,8 @@ use solomon_plugin_sdk::{Severity, host};
 struct Count;
 
 impl Rule for Count {
+    const READS_PREVIOUS: bool = READS_PREVIOUS;
+
     fn description() -> &'static str {
         "Counts events per miner (test fixture)"
     }
@@ -24,6 +26,14 @@ impl Rule for Count {
         // A poisonous event, for the tests of a rule that traps mid-batch.
         if event.miner_id.starts_with("trap") {
             panic!("rule-count traps on {}", event.miner_id);
+        }
+        // What the host sent, for the test that a rule gets a previous record only if it
+        // asked for one.
+        if event.previous().is_some() {
+            host::state::update_json(&format!("with-previous/{}", event.miner_id), |n: Option<u64>| {
+                n.unwrap_or(0) + 1
+            })
+            .map_err(|e| e.to_string())?;
         }
         let key = format!("n/{}", event.miner_id);
         let n = host::state::update_json(&key, |n: Option<u64>| n.unwrap_or(0) + 1)

@@ -2,5 +2,6 @@
 //! which version judged an event.
 
 const FIRES: bool = true;
+const READS_PREVIOUS: bool = false;
 
 include!("../../rule-count-v1/src/count.rs");

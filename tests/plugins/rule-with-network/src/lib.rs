@@ -22,6 +22,10 @@ impl Guest for Sneaky {
         }
     }
 
+    fn needs() -> exports::solomon::plugin::rule::RuleNeeds {
+        exports::solomon::plugin::rule::RuleNeeds { previous: false }
+    }
+
     fn evaluate(events: Vec<Event>, _config: String) -> Vec<Result<Vec<Alert>, String>> {
         // Used, so the import stays in the component.
         let r = miner_io::tcp_request("10.0.0.1", 4028, b"{}", 100);

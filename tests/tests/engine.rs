@@ -1,0 +1,168 @@
+//! The alert engine with compiled rules and sled in a temp dir, below the daemon: how events
+//! are batched to rules, what a rule is sent, and what a trapping rule costs.
+
+use solomon_host::alerts::{AlertConfig, AlertEngine, RuleEvent, RuleEventKind};
+use solomon_host::host_api::plugin_state::StateBackend;
+use solomon_host::hub::Hub;
+use solomon_host::registry::PluginSet;
+use solomon_host::runtime::{HostServices, Plugin, Runtime};
+use solomon_host::state::MinerStore;
+use solomon_host::storage::{Storage, StorageConfig};
+use solomon_plugin_sdk::MinerRecord;
+use solomon_tests::{plugins, read, test_config};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// An engine judging with one rule plugin.
+struct Engine {
+    _dir: tempfile::TempDir,
+    storage: Arc<Storage>,
+    engine: AlertEngine,
+    rule: Arc<Plugin>,
+    store: MinerStore,
+}
+
+impl Engine {
+    async fn start(rule: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = Arc::new(Storage::open(StorageConfig::new(dir.path())).expect("storage"));
+        let services = HostServices {
+            state: storage.plugin_state(),
+            ..Default::default()
+        };
+        let runtime = Runtime::new(test_config(), services).expect("runtime");
+        let rule = Arc::new(runtime.load(read(rule)).await.expect("loads"));
+        let set = Arc::new(PluginSet::new(vec![rule.clone()], Vec::new()));
+        let engine = AlertEngine::start(
+            set,
+            storage.clone(),
+            Arc::new(Hub::new(64)),
+            AlertConfig::default(),
+        );
+        Engine {
+            _dir: dir,
+            storage,
+            engine,
+            rule,
+            store: MinerStore::new(),
+        }
+    }
+
+    /// Sends a sample of `miner`, with its previous record when it had one.
+    async fn sample(&self, miner: &str) {
+        let previous = self.store.get(miner);
+        let current = self.store.set(MinerRecord {
+            id: miner.into(),
+            make: "Bitaxe".into(),
+            ..Default::default()
+        });
+        let ev = RuleEvent {
+            miner: miner.into(),
+            kind: RuleEventKind::Sample,
+            previous,
+            current: Some(current),
+            ts_ms: 1,
+        };
+        self.engine.sender().send(ev).await.expect("engine running");
+    }
+
+    /// Waits until `n` evaluations are done.
+    async fn judged(&self, n: u64) {
+        let start = Instant::now();
+        while self.engine.stats().evaluations.load(Ordering::Relaxed) < n {
+            assert!(start.elapsed() < Duration::from_secs(10), "stuck");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn failures(&self) -> u64 {
+        self.engine.stats().failures.load(Ordering::Relaxed)
+    }
+
+    /// A counter rule-count keeps in plugin state.
+    fn count(&self, key: &str) -> Option<String> {
+        self.storage
+            .plugin_state()
+            .get("rule-count", key)
+            .expect("read")
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+}
+
+/// A rule that traps on one event of a batch loses that batch's verdicts, never the engine,
+/// and never judges an event twice: the next batch is served by its other instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_trapping_mid_batch_costs_that_batch_only() {
+    let e = Engine::start(plugins::RULE_COUNT_V1).await;
+    let tx = e.engine.sender();
+    // Two miners judged by the same engine task as `trap-1`, so all three share a batch.
+    let same: Vec<String> = (0..)
+        .map(|i| format!("m{i}"))
+        .filter(|m| tx.shard_of(m) == tx.shard_of("trap-1"))
+        .take(2)
+        .collect();
+    let (a, b) = (same[0].as_str(), same[1].as_str());
+    // Sent back to back: `a` is counted, then the rule traps before `b`.
+    for m in [a, "trap-1", b] {
+        e.sample(m).await;
+    }
+    e.judged(3).await;
+    assert_eq!(e.failures(), 3);
+    assert_eq!(e.rule.stats().traps, 1);
+    // The next batch is judged by the other instance, once per event.
+    for m in [a, b] {
+        e.sample(m).await;
+    }
+    e.judged(5).await;
+    assert_eq!(e.failures(), 3);
+    assert_eq!(
+        e.count(&format!("n/{a}")).as_deref(),
+        Some("2"),
+        "counted before the trap, then once more"
+    );
+    assert_eq!(
+        e.count(&format!("n/{b}")).as_deref(),
+        Some("1"),
+        "not reached in the trapped batch"
+    );
+}
+
+/// A rule gets the previous record only if it says it reads it (`Rule::READS_PREVIOUS`):
+/// copying a record into every rule for every event is most of what a verdict costs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_rule_that_reads_the_previous_record_is_sent_it() {
+    // rule-count 1.0.0 reads it, 2.0.0 does not; each counts the events that had one.
+    for (rule, reads, want) in [
+        (plugins::RULE_COUNT_V1, true, Some("1")),
+        (plugins::RULE_COUNT_V2, false, None),
+    ] {
+        let e = Engine::start(rule).await;
+        assert_eq!(e.rule.meta().reads_previous, reads);
+        e.sample("m").await;
+        e.sample("m").await;
+        e.judged(2).await;
+        assert_eq!(e.failures(), 0);
+        assert_eq!(e.count("n/m").as_deref(), Some("2"));
+        assert_eq!(
+            e.count("with-previous/m").as_deref(),
+            want,
+            "the second sample has a previous record"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_shipped_rules_say_whether_they_read_the_previous_record() {
+    let runtime = Runtime::new(test_config(), HostServices::default()).expect("runtime");
+    let set = solomon_host::cli::plugins::load_plugin_set(&runtime, &[], &[]).await;
+    let mut reading: Vec<String> = set
+        .rules()
+        .iter()
+        .filter(|r| r.meta().reads_previous)
+        .map(|r| r.meta().name.clone())
+        .collect();
+    reading.sort();
+    assert_eq!(reading, ["rule-block-found", "rule-overheat"]);
+    assert!(set.drivers().iter().all(|d| !d.meta().reads_previous));
+}
