@@ -354,7 +354,9 @@ mod tests {
         let alerts = c.alert_config();
         assert_eq!(alerts.cooldown.as_secs(), 15 * 60);
         assert_eq!(
-            alerts.rule_config("rule-hot-chip", "garage-s19"),
+            solomon_plugin_sdk::rule_config::RuleConfig::parse(&alerts.rule_json("rule-hot-chip"))
+                .for_miner("garage-s19")
+                .to_string(),
             r#"{"cooldown_minutes":30,"max_chip_c":85,"samples":3}"#
         );
         assert_eq!(

@@ -1,10 +1,10 @@
 //! Giving memory the allocator no longer uses back to the system.
 //!
 //! glibc keeps freed memory in its arenas for reuse. Compiling plugins (Cranelift, at start
-//! and on hot reload) and encoding a `/metrics` scrape leave megabytes free there that the
-//! daemon may not need again for a long time: about 16 MB after the built-in plugins compile.
-//! `malloc_trim` returns those pages; the daemon calls it after loading plugins and once a
-//! minute.
+//! and on hot reload) and large transient buffers leave pages free there that the daemon may
+//! not need again for a long time. `malloc_trim` returns them; the daemon calls it after
+//! loading plugins and once a minute. Measured at 1,000 simulated miners: about 3 MB of RSS
+//! (67 -> 64 MB); the large win at 10,000 miners came from streaming `/metrics`.
 
 use std::time::Duration;
 

@@ -5,12 +5,12 @@ use super::lifecycle::{Current, Decision, decide};
 use crate::host_api::clock::unix_ms as now_ms;
 use crate::hub::Hub;
 use crate::registry::PluginSet;
-use crate::runtime::Plugin;
 use crate::runtime::record::to_wit;
 use crate::runtime::rule_types::{Alert, Event, EventKind};
 use crate::storage::Storage;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -102,7 +102,13 @@ impl AlertEngine {
                 HashMap::new()
             }
         };
+        let rule_configs = config
+            .rules
+            .keys()
+            .map(|name| (name.clone(), Arc::from(config.rule_json(name))))
+            .collect();
         let engine = Arc::new(Engine {
+            rule_configs,
             plugins,
             storage,
             hub,
@@ -150,6 +156,8 @@ impl AlertEngine {
 }
 
 struct Engine {
+    /// Each configured rule's settings as rules receive them, serialized once.
+    rule_configs: HashMap<String, Arc<str>>,
     plugins: Arc<PluginSet>,
     storage: Arc<Storage>,
     hub: Arc<Hub>,
@@ -235,53 +243,44 @@ impl Engine {
         // Converted once per form, each shared by the rules that take it: most rules never
         // read the previous record, and copying one into a plugin costs about as much as
         // judging the event.
-        let form = |with_previous: bool| -> Option<Arc<[Event]>> {
-            rules
-                .iter()
-                .any(|r| r.meta().reads_previous == with_previous)
-                .then(|| {
-                    batch
-                        .iter()
-                        .map(|ev| wit_event(ev, with_previous))
-                        .collect()
-                })
+        let (full, lean) = (OnceLock::new(), OnceLock::new());
+        let form = |with_previous: bool| -> Arc<[Event]> {
+            let cell = if with_previous { &full } else { &lean };
+            cell.get_or_init(|| {
+                batch
+                    .iter()
+                    .map(|ev| wit_event(ev, with_previous))
+                    .collect::<Arc<[Event]>>()
+            })
+            .clone()
         };
-        let (full, lean) = (form(true), form(false));
+        let no_config: Arc<str> = Arc::from("{}");
         let calls = rules.iter().map(|rule| {
-            let config: Arc<str> = self.config.rule_json(&rule.meta().name).into();
-            let events = if rule.meta().reads_previous {
-                &full
-            } else {
-                &lean
-            };
-            let events = events.clone().unwrap_or_else(|| Arc::from([]));
-            self.judge(rule, events, config)
+            let meta = rule.meta();
+            let config = self.rule_configs.get(&meta.name).unwrap_or(&no_config);
+            rule.evaluate(form(meta.reads_previous), config.clone())
         });
         let verdicts = futures_util::future::join_all(calls).await;
         for (rule, verdicts) in rules.iter().zip(verdicts) {
-            for (ev, verdict) in batch.iter().zip(verdicts) {
-                self.apply_verdict(&rule.meta().name, ev, verdict);
-            }
-        }
-    }
-
-    /// One rule's verdicts on a batch. A call that fails (a trap, a timeout) fails every
-    /// event of the batch for this rule. Retrying the events one by one would run again the
-    /// plugin-state updates of those the rule judged before it trapped (a streak counted
-    /// twice); rules report a condition on every sample, so a lost verdict only waits for
-    /// the miner's next poll. The plugin's other instance serves the next batch meanwhile.
-    async fn judge(
-        &self,
-        rule: &Plugin,
-        events: Arc<[Event]>,
-        config: Arc<str>,
-    ) -> Vec<Result<Vec<Alert>, String>> {
-        let n = events.len();
-        match rule.evaluate(events, config).await {
-            Ok(v) => v,
-            Err(e) => {
-                let why = format!("rule call failed for a batch of {n} events: {e}");
-                vec![Err(why); n]
+            let name = &rule.meta().name;
+            match verdicts {
+                Ok(verdicts) => {
+                    for (ev, verdict) in batch.iter().zip(verdicts) {
+                        self.apply_verdict(name, ev, verdict);
+                    }
+                }
+                // A failed call (a trap, a timeout) fails the whole batch for this rule. It is
+                // not retried event by event: that would run again the plugin-state updates of
+                // the events judged before the trap (a streak counted twice). Rules report a
+                // condition on every sample, so a lost verdict waits for the miner's next poll,
+                // and the plugin's other instance takes the next batch.
+                Err(e) => {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    let n = batch.len() as u64;
+                    self.stats.evaluations.fetch_add(n, Relaxed);
+                    self.stats.failures.fetch_add(n, Relaxed);
+                    tracing::warn!(rule = %name, events = n, "rule call failed for a batch: {e}");
+                }
             }
         }
     }

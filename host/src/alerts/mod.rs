@@ -93,18 +93,12 @@ impl AlertConfig {
             _ => "{}".to_string(),
         }
     }
-
-    /// The configuration a rule sees for `miner`: its defaults with the miner's overrides.
-    pub fn rule_config(&self, rule: &str, miner: &str) -> String {
-        solomon_plugin_sdk::rule_config::RuleConfig::parse(&self.rule_json(rule))
-            .for_miner(miner)
-            .to_string()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use solomon_plugin_sdk::rule_config::RuleConfig;
 
     #[test]
     fn per_miner_overrides_win() {
@@ -117,13 +111,17 @@ mod tests {
             .collect(),
             ..Default::default()
         };
-        let v: serde_json::Value =
-            serde_json::from_str(&c.rule_config("rule-hot-chip", "s19")).unwrap_or_default();
-        assert_eq!(v, serde_json::json!({"max_chip_c": 85, "samples": 3}));
-        let v: serde_json::Value =
-            serde_json::from_str(&c.rule_config("rule-hot-chip", "other")).unwrap_or_default();
-        assert_eq!(v, serde_json::json!({"max_chip_c": 70, "samples": 3}));
-        assert_eq!(c.rule_config("unknown", "x"), "{}");
+        // What a rule sees: the host sends the whole config, the SDK merges per miner.
+        let seen = |rule: &str, miner: &str| RuleConfig::parse(&c.rule_json(rule)).for_miner(miner);
+        assert_eq!(
+            seen("rule-hot-chip", "s19"),
+            serde_json::json!({"max_chip_c": 85, "samples": 3})
+        );
+        assert_eq!(
+            seen("rule-hot-chip", "other"),
+            serde_json::json!({"max_chip_c": 70, "samples": 3})
+        );
+        assert_eq!(c.rule_json("unknown"), "{}");
     }
 
     #[test]
