@@ -49,9 +49,11 @@ export class FleetStore {
       const old = this.rows.get(r.id);
       if (old && old.version > r.version) continue; // stale: a newer one is shown
       if (old) {
-        this.checkBlock(old, r);
-        // Rows after the snapshot carry no name or labels: keep the snapshot's.
-        this.rows.set(r.id, { ...r, name: r.name ?? old.name, labels: r.labels ?? old.labels });
+        // Rows after the snapshot carry no name or labels: keep the snapshot's (the block
+        // banner names the miner from the merged row).
+        const merged = { ...r, name: r.name ?? old.name, labels: r.labels ?? old.labels };
+        this.checkBlock(old, merged);
+        this.rows.set(r.id, merged);
       } else {
         this.rows.set(r.id, r);
       }
