@@ -8,7 +8,7 @@
 //! interval's business, not the hub's.
 
 use super::BenchArgs;
-use super::proc::{cpu, cpu_split, quantile, status_kib};
+use super::proc::{cpu, cpu_split, quantile, status_kib, thread_cpu};
 use crate::daemon::{Settings, open_storage, serve_daemon_until};
 use crate::storage::MinerConfig;
 use anyhow::Context;
@@ -103,6 +103,9 @@ async fn polls(addr: SocketAddr) -> anyhow::Result<u64> {
         .context("scraping /metrics")
 }
 
+/// How long the clients' snapshots are given before latencies and CPU are counted.
+const SETTLE: Duration = Duration::from_secs(3);
+
 /// One WebSocket client subscribed to the fleet, collecting latencies until `stop`.
 async fn client(addr: SocketAddr, until: tokio::time::Instant) -> anyhow::Result<(Vec<f64>, u64)> {
     let (mut ws, _) =
@@ -114,7 +117,7 @@ async fn client(addr: SocketAddr, until: tokio::time::Instant) -> anyhow::Result
     .await?;
     let (mut lat, mut lagged) = (Vec::new(), 0u64);
     // Steady state only: the first seconds go to 100 clients taking their snapshots at once.
-    let record_from = tokio::time::Instant::now() + Duration::from_secs(3);
+    let record_from = tokio::time::Instant::now() + SETTLE;
     loop {
         let msg = tokio::select! {
             m = ws.next() => m,
@@ -256,16 +259,19 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
     // The clients run on a runtime of their own, one thread, as they would in another
     // process: they must not queue behind the daemon's tasks or the daemon behind theirs.
     let n_clients = args.clients;
-    let (mut all, lagged) =
-        tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<f64>, u64)> {
+    let clients = tokio::task::spawn_blocking(
+        move || -> anyhow::Result<(Vec<f64>, u64, Option<Duration>)> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(async move {
+            let (all, lagged, cpu0) = rt.block_on(async move {
                 let until = tokio::time::Instant::now() + window;
                 let clients: Vec<_> = (0..n_clients)
                     .map(|_| tokio::spawn(client(addr, until)))
                     .collect();
+                // CPU from when the snapshots are taken, as the latencies.
+                tokio::time::sleep(SETTLE).await;
+                let cpu0 = thread_cpu();
                 let (mut all, mut lagged) = (Vec::new(), 0);
                 for c in clients {
                     if let Ok(Ok((l, g))) = c.await {
@@ -273,10 +279,20 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
                         lagged += g;
                     }
                 }
-                Ok((all, lagged))
-            })
-        })
-        .await??;
+                (all, lagged, cpu0)
+            });
+            let spent = thread_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+            Ok((all, lagged, spent))
+        },
+    );
+    tokio::time::sleep(SETTLE).await;
+    let (fan_p0, fan_c0, fan_t0) = (polls(addr).await?, cpu("self"), Instant::now());
+    let (mut all, lagged, client_cpu) = clients.await??;
+    let (fan_p1, fan_c1, fan_secs) = (
+        polls(addr).await?,
+        cpu("self"),
+        fan_t0.elapsed().as_secs_f64(),
+    );
     all.sort_by(f64::total_cmp);
     println!(
         "  {} WebSocket clients on the fleet topic: {} miner rows received; store write -> client p50 {:.1} ms, p99 {:.1} ms (1 ms clock resolution); {lagged} lag resyncs",
@@ -285,6 +301,16 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
         quantile(&all, 0.5),
         quantile(&all, 0.99)
     );
+    if let (Some(a), Some(b), Some(c), true) = (fan_c0, fan_c1, client_cpu, n_clients > 0) {
+        let daemon = (b - a).saturating_sub(c).as_secs_f64();
+        println!(
+            "  while fanning out (after the snapshots): {:.0} polls/s; daemon CPU {:.1}% of 2 cores ({:.1} µs per poll), the clients' thread {:.1}% apart",
+            (fan_p1 - fan_p0) as f64 / fan_secs,
+            100.0 * daemon / fan_secs / 2.0,
+            daemon * 1e6 / (fan_p1 - fan_p0).max(1) as f64,
+            100.0 * c.as_secs_f64() / fan_secs / 2.0
+        );
+    }
     println!(
         "  peak RSS of the process (daemon + the {} clients): {:.1} MB",
         args.clients,

@@ -4,22 +4,13 @@
 
 use super::super::plugins::{command_runtime, load_plugins};
 use super::BenchArgs;
+use super::proc::thread_cpu;
 use crate::discovery::{ProbeConfig, hosts_in, scan};
 use crate::runtime::driver_types::Target;
 use crate::simulate::{Fleet, FleetConfig};
 use anyhow::Context;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
-
-/// CPU time this thread has used (Linux `schedstat`, ns).
-fn thread_cpu() -> Option<Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-        .map(Duration::from_nanos)
-}
 
 /// (user, system) CPU time of this thread, in clock ticks (`/proc/thread-self/stat`).
 fn thread_ticks() -> Option<(u64, u64)> {

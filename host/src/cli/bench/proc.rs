@@ -14,6 +14,16 @@ pub fn cpu(pid: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(ticks as f64 / TICKS_PER_S))
 }
 
+/// CPU time the calling thread has used (`/proc/thread-self/schedstat`, ns).
+pub fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+        .map(Duration::from_nanos)
+}
+
 /// (user, system) CPU time of process `pid`.
 pub fn cpu_split(pid: &str) -> Option<(Duration, Duration)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
