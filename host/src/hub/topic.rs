@@ -84,18 +84,19 @@ impl Topics {
         topics.iter().filter(|t| self.set.remove(t)).count()
     }
 
-    /// Whether the whole message about `subject` is wanted.
+    /// Whether the message about `subject` is wanted.
     pub fn wants(&self, subject: &Subject) -> bool {
         match subject {
+            Subject::Fleet => self.set.contains(&Topic::Fleet),
             Subject::Miner(id) => self.set.contains(&Topic::Miner(id.clone())),
             Subject::Alerts => self.set.contains(&Topic::Alerts),
             Subject::Plugins => self.set.contains(&Topic::Plugins),
         }
     }
 
-    /// Whether miner rows are wanted (the `fleet` topic).
-    pub fn wants_rows(&self) -> bool {
-        self.set.contains(&Topic::Fleet)
+    /// Whether any `miner:<id>` topic is held (whole records are wanted).
+    pub fn follows_miners(&self) -> bool {
+        self.set.iter().any(|t| matches!(t, Topic::Miner(_)))
     }
 
     /// Every held topic.
@@ -132,13 +133,16 @@ mod tests {
         assert!(t.wants(&Subject::Miner("a".into())));
         assert!(!t.wants(&Subject::Miner("b".into())));
         assert!(!t.wants(&Subject::Alerts));
-        assert!(!t.wants_rows());
+        assert!(!t.wants(&Subject::Fleet));
+        assert!(t.follows_miners());
         t.add(vec![Topic::Fleet]).unwrap_or_default();
-        assert!(t.wants_rows());
+        assert!(t.wants(&Subject::Fleet));
         assert!(
             !t.wants(&Subject::Miner("b".into())),
             "fleet gets rows, not records"
         );
         assert_eq!(t.remove(&[Topic::Fleet, Topic::Alerts]), 1);
+        t.remove(&[Topic::Miner("a".into())]);
+        assert!(!t.follows_miners());
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! The client sends `{"op": "subscribe", "topics": ["fleet", "miner:<id>", "alerts",
 //! "plugins"]}` (or `unsubscribe`); each new topic is answered with a `snapshot` message, then
-//! changes follow as they are published: `fleet` gets compact rows, batched as
+//! changes follow as they are published: `fleet` gets compact rows, batched by the hub as
 //! `{"type": "rows", "miners": [...]}`; `miner:<id>` gets `{"type": "miner", ...}` with the
-//! whole record. Changes are read off the hub's ring; a client that
+//! whole record. Changes are read off the hub's rings; a client that
 //! falls behind it gets `{"type": "lagged", "missed": n}` and fresh snapshots, and one that
 //! stops reading altogether is disconnected after `send_timeout`, so it never slows anyone
 //! else. Pings keep idle connections alive; a peer silent for `idle_timeout` is dropped.
@@ -20,6 +20,7 @@ use futures_util::SinkExt;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
 
@@ -95,6 +96,11 @@ struct Conn {
     state: AppState,
     topics: Topics,
     cfg: WsConfig,
+    /// The ring of whole records, read while the client follows a miner.
+    miners: Option<Receiver<Arc<Event>>>,
+    /// Since when every change on the rings reaches this connection (its start, or its last
+    /// resync): a fleet snapshot begun after it is complete for this client.
+    since: Instant,
 }
 
 impl Conn {
@@ -112,27 +118,11 @@ impl Conn {
         self.send(v.to_string().into()).await
     }
 
-    /// Queues changes without flushing, then flushes once: one write for a burst. Fleet rows
-    /// of the burst go in one `rows` message.
-    async fn send_batch(
-        &mut self,
-        batch: Vec<Arc<Event>>,
-        rows: Vec<Arc<Event>>,
-    ) -> Result<(), End> {
+    /// Queues changes without flushing, then flushes once: one write for a burst.
+    async fn send_batch(&mut self, batch: Vec<Arc<Event>>) -> Result<(), End> {
         let feed = async {
             for ev in batch {
                 self.socket.feed(Message::Text(ev.json.clone())).await?;
-            }
-            if !rows.is_empty() {
-                let mut msg = String::from(r#"{"type":"rows","miners":["#);
-                for (i, ev) in rows.iter().filter_map(|e| e.row.as_deref()).enumerate() {
-                    if i > 0 {
-                        msg.push(',');
-                    }
-                    msg.push_str(ev);
-                }
-                msg.push_str("]}");
-                self.socket.feed(Message::Text(msg.into())).await?;
             }
             self.socket.flush().await
         };
@@ -143,21 +133,64 @@ impl Conn {
         }
     }
 
-    /// Files a change under what this client wants of it: the whole message, a fleet row,
-    /// both or neither.
-    fn sort(&self, ev: Arc<Event>, batch: &mut Vec<Arc<Event>>, rows: &mut Vec<Arc<Event>>) {
-        if ev.row.is_some() && self.topics.wants_rows() {
-            rows.push(ev.clone());
+    /// Sends `first` and whatever else wanted is already waiting on `rx`, up to a batch, in
+    /// one flush; then resyncs if `rx` had lagged.
+    async fn forward(&mut self, first: Arc<Event>, mut rx: Ring<'_>) -> Result<(), End> {
+        let mut batch = Vec::new();
+        if self.topics.wants(&first.subject) {
+            batch.push(first);
         }
-        if self.topics.wants(&ev.subject) {
-            batch.push(ev);
+        let mut lagged = None;
+        while batch.len() < self.cfg.batch {
+            let next = match rx {
+                Ring::Main(ref mut main) => main.try_recv(),
+                Ring::Miners => match self.miners.as_mut() {
+                    Some(rx) => rx.try_recv(),
+                    None => break,
+                },
+            };
+            match next {
+                Ok(ev) if self.topics.wants(&ev.subject) => batch.push(ev),
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(n)) => {
+                    lagged = Some(n);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            self.send_batch(batch).await?;
+        }
+        match lagged {
+            Some(n) => self.resync(n).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the ring of whole records exactly while a `miner:<id>` topic is held. Called
+    /// before a new topic's snapshot is sent, so no change falls between the two.
+    fn follow_miners(&mut self) {
+        match (self.topics.follows_miners(), self.miners.is_some()) {
+            (true, false) => self.miners = Some(self.state.hub().subscribe_miners()),
+            (false, true) => self.miners = None,
+            _ => {}
         }
     }
 
     async fn snapshot(&mut self, topic: &Topic) -> Result<(), End> {
         let name = topic.to_string();
         let msg = match topic {
-            Topic::Fleet => return self.send(fleet_snapshot(&self.state).into()).await,
+            Topic::Fleet => {
+                let state = self.state.clone();
+                let snap = self
+                    .state
+                    .hub()
+                    .snapshots()
+                    .get_or_build(self.since, move || fleet_snapshot(&state))
+                    .await;
+                return self.send(snap).await;
+            }
             Topic::Miner(id) => {
                 let miner = self.state.miners().get(id).map(|s| {
                     serde_json::from_str::<serde_json::Value>(&miner_json("miner", &s))
@@ -223,6 +256,7 @@ impl Conn {
         };
         if !subscribe {
             let n = self.topics.remove(&topics);
+            self.follow_miners();
             hub.stats().unsubscribed(n);
             let names: Vec<String> = topics.iter().map(ToString::to_string).collect();
             return self
@@ -238,6 +272,7 @@ impl Conn {
             }
         };
         hub.stats().subscribed(fresh.len());
+        self.follow_miners();
         let names: Vec<String> = fresh.iter().map(ToString::to_string).collect();
         self.send_json(serde_json::json!({"type": "subscribed", "topics": names}))
             .await?;
@@ -250,6 +285,8 @@ impl Conn {
     /// After falling behind the ring: say so, then resend what the client follows.
     async fn resync(&mut self, missed: u64) -> Result<(), End> {
         self.state.hub().stats().lagged(missed);
+        // The rings resume from here: a snapshot begun from now on is complete.
+        self.since = Instant::now();
         self.send_json(serde_json::json!({"type": "lagged", "missed": missed}))
             .await?;
         let topics: Vec<Topic> = self.topics.iter().cloned().collect();
@@ -263,6 +300,7 @@ impl Conn {
 async fn connection(socket: WebSocket, state: AppState, cfg: WsConfig) {
     let hub = state.hub().clone();
     hub.stats().connected();
+    let since = Instant::now();
     let mut rx = hub.subscribe();
     let mut closing = hub.closing();
     let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_every, cfg.ping_every);
@@ -272,6 +310,8 @@ async fn connection(socket: WebSocket, state: AppState, cfg: WsConfig) {
         state,
         topics: Topics::default(),
         cfg,
+        miners: None,
+        since,
     };
     let end: Result<(), End> = loop {
         if *closing.borrow_and_update() {
@@ -294,24 +334,12 @@ async fn connection(socket: WebSocket, state: AppState, cfg: WsConfig) {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break Err(End::Gone),
             },
             ev = rx.recv() => match ev {
-                Ok(ev) => {
-                    let (mut batch, mut rows) = (Vec::new(), Vec::new());
-                    conn.sort(ev, &mut batch, &mut rows);
-                    // Take what else is already waiting, up to a batch, for one flush.
-                    let mut lagged = None;
-                    while batch.len() + rows.len() < conn.cfg.batch {
-                        match rx.try_recv() {
-                            Ok(ev) => conn.sort(ev, &mut batch, &mut rows),
-                            Err(TryRecvError::Lagged(n)) => { lagged = Some(n); break }
-                            Err(_) => break,
-                        }
-                    }
-                    let sent = if batch.is_empty() && rows.is_empty() { Ok(()) } else { conn.send_batch(batch, rows).await };
-                    match (sent, lagged) {
-                        (Ok(()), Some(n)) => conn.resync(n).await,
-                        (r, _) => r,
-                    }
-                }
+                Ok(ev) => conn.forward(ev, Ring::Main(&mut rx)).await,
+                Err(RecvError::Lagged(n)) => conn.resync(n).await,
+                Err(RecvError::Closed) => break Ok(()),
+            },
+            ev = recv_some(&mut conn.miners) => match ev {
+                Ok(ev) => conn.forward(ev, Ring::Miners).await,
                 Err(RecvError::Lagged(n)) => conn.resync(n).await,
                 Err(RecvError::Closed) => break Ok(()),
             },
@@ -351,6 +379,20 @@ async fn connection(socket: WebSocket, state: AppState, cfg: WsConfig) {
         Err(End::Gone) => {}
     }
     hub.stats().disconnected(conn.topics.len());
+}
+
+/// Which ring [`Conn::forward`] drains.
+enum Ring<'a> {
+    Main(&'a mut Receiver<Arc<Event>>),
+    Miners,
+}
+
+/// The next change on `rx`; pending forever while there is no ring to read.
+async fn recv_some(rx: &mut Option<Receiver<Arc<Event>>>) -> Result<Arc<Event>, RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The fleet snapshot, `{"type": "snapshot", "topic": "fleet", "miners": [...]}`: a row per
