@@ -292,7 +292,11 @@ impl Runtime {
 
         let spec = Arc::try_unwrap(probe_spec)
             .map_err(|_| LoadError::Metadata("instance still in use".into()))?;
-        let instances = shared.config.instances_per_plugin.max(1);
+        let instances = match world {
+            World::Driver => shared.config.instances_per_driver,
+            World::AlertRule => shared.config.instances_per_plugin,
+        }
+        .max(1);
         let spec = Arc::new(InstanceSpec {
             label: Arc::from(meta.label()),
             namespace: meta.name.clone(),
