@@ -20,7 +20,7 @@ async fn drivers() -> (Runtime, Vec<Arc<Plugin>>) {
     };
     let config = RuntimeConfig {
         limits,
-        instances_per_plugin: 4,
+        instances_per_driver: 4,
         ..solomon_tests::test_config()
     };
     let runtime = Runtime::new(config, HostServices::default()).expect("runtime");

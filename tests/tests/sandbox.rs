@@ -36,6 +36,7 @@ async fn setup() -> (Runtime, Arc<Plugin>, Arc<Plugin>) {
 async fn setup_with(instances: usize) -> (Runtime, Arc<Plugin>, Arc<Plugin>) {
     let config = RuntimeConfig {
         instances_per_plugin: instances,
+        instances_per_driver: instances,
         ..test_config()
     };
     let runtime = Runtime::new(config, HostServices::default()).expect("runtime");

@@ -23,6 +23,7 @@ pub async fn check(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
     let runtime = Runtime::new(
         RuntimeConfig {
             instances_per_plugin: 1,
+            instances_per_driver: 1,
             ..Default::default()
         },
         HostServices::default(),

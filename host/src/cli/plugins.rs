@@ -21,7 +21,7 @@ pub fn user_cache_dir() -> PathBuf {
 pub fn command_runtime() -> anyhow::Result<Runtime> {
     let config = RuntimeConfig {
         cache_dir: Some(user_cache_dir()),
-        instances_per_plugin: 4,
+        instances_per_driver: 4,
         ..Default::default()
     };
     Ok(Runtime::new(config, HostServices::default())?)
