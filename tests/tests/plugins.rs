@@ -7,7 +7,9 @@ use solomon_host::host_api::plugin_state::{MemoryState, StateBackend};
 use solomon_host::runtime::driver_types::{PollError, Target};
 use solomon_host::runtime::record::to_wit;
 use solomon_host::runtime::rule_types::{Event, EventKind, Severity};
-use solomon_host::runtime::{HostServices, LoadError, Plugin, Runtime, RuntimeConfig, World};
+use solomon_host::runtime::{
+    CallError, HostServices, LoadError, Plugin, Runtime, RuntimeConfig, World,
+};
 use solomon_plugin_sdk::{MinerRecord, MinerState};
 use solomon_tests::{axeos_server, fixture, plugins, read, solomon_bin, test_config};
 use std::sync::Arc;
@@ -202,6 +204,33 @@ async fn a_batch_gets_one_verdict_per_event_in_order_with_each_miners_overrides(
 }
 
 #[tokio::test]
+async fn a_rule_answering_too_few_verdicts_is_refused_not_misread() {
+    let runtime = Runtime::new(test_config(), HostServices::default()).expect("runtime");
+    let rule = runtime
+        .load(read(plugins::RULE_SHORT_VERDICTS))
+        .await
+        .expect("loads: the contract is right, only its answers are not");
+    let events: Arc<[Event]> = [
+        hot_event("m1", 75.0),
+        hot_event("m2", 75.0),
+        hot_event("m3", 75.0),
+    ]
+    .into();
+    for _ in 0..2 {
+        match rule.evaluate(events.clone(), "{}".into()).await {
+            Err(e @ CallError::BadResult { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("2 verdicts for a batch of 3 events"), "{msg}");
+                assert!(msg.contains("rule-short-verdicts"), "{msg}");
+            }
+            Err(other) => panic!("expected a bad-result error, got {other}"),
+            Ok(v) => panic!("{} verdicts accepted for 3 events", v.len()),
+        }
+    }
+    assert_eq!(rule.stats().calls, 2, "the plugin still answers calls");
+}
+
+#[tokio::test]
 async fn a_plugin_built_for_an_older_contract_is_refused_with_the_fix() {
     let runtime = Runtime::new(test_config(), HostServices::default()).expect("runtime");
     match runtime.load(read(plugins::RULE_CONTRACT_V01)).await {
@@ -229,7 +258,7 @@ async fn a_disabled_built_in_plugin_is_not_loaded() {
 async fn plugin_state_is_atomic_under_concurrent_instances() {
     let state = Arc::new(MemoryState::default());
     let config = RuntimeConfig {
-        instances_per_plugin: 4,
+        instances_per_driver: 4,
         ..test_config()
     };
     let runtime = Runtime::new(
