@@ -1,7 +1,6 @@
 //! A whole daemon in the test's runtime (`serve_daemon_until` on a real socket, the built-in
 //! plugins, sled in a temp dir) and the configs of a simulated fleet's miners.
 
-use crate::http;
 use solomon_host::alerts::AlertConfig;
 use solomon_host::daemon::{Settings, open_storage, serve_daemon_until};
 use solomon_host::simulate::Fleet;
@@ -75,13 +74,7 @@ impl Daemon {
             let _ = stopped.await;
         }));
         let start = Instant::now();
-        loop {
-            if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
-                drop(s);
-                if http(addr, "GET", "/readyz", None, None).await.status == 200 {
-                    break;
-                }
-            }
+        while !crate::is_ready(addr).await {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "daemon never ready"

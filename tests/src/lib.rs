@@ -94,6 +94,17 @@ pub fn solomon_bin() -> PathBuf {
     bin
 }
 
+/// Whether a daemon listens on `addr` and answers `/readyz` with 200.
+pub async fn is_ready(addr: SocketAddr) -> bool {
+    match tokio::net::TcpStream::connect(addr).await {
+        Ok(s) => {
+            drop(s);
+            http(addr, "GET", "/readyz", None, None).await.status == 200
+        }
+        Err(_) => false,
+    }
+}
+
 /// An HTTP response as the tests see it.
 #[derive(Debug)]
 pub struct HttpResponse {

@@ -1,0 +1,75 @@
+//! `solomon run --config FILE` as a user starts it: a real process reading a TOML file, and
+//! stopped the way systemd stops it (SIGTERM).
+
+use solomon_tests::{http, is_ready, solomon_bin};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn run_honours_the_config_file_and_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr: SocketAddr = "127.0.28.7:18377".parse().expect("addr");
+    let config = dir.path().join("solomon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"{addr}\"\ndata_dir = {:?}\ndisable_builtin = [\"rule-pool-changed\"]\n\n[auth]\ntokens = [\"run-test-token-0123456789\"]\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .expect("write config");
+    let mut child = Command::new(solomon_bin())
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start solomon run");
+
+    // Ready once the plugins are compiled (a debug build compiles them slowly).
+    let start = Instant::now();
+    while !is_ready(addr).await {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("solomon run exited early: {status}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "not ready in 240 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let list = http(addr, "GET", "/api/v1/plugins", None, None)
+        .await
+        .json();
+    let names: Vec<&str> = list["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .filter_map(|p| p["plugin"]["name"].as_str())
+        .collect();
+    assert!(!names.contains(&"rule-pool-changed"), "disabled: {names:?}");
+    assert!(names.contains(&"rule-overheat"), "{names:?}");
+    assert!(names.contains(&"driver-axeos"), "{names:?}");
+
+    let pid = child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "still running 30 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}
