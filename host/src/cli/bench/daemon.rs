@@ -2,32 +2,27 @@
 //! (`solomon simulate`), so the daemon's CPU and the simulator's are measured apart.
 //!
 //! Two windows per fleet size. First the daemon alone: polls per second, CPU per poll, CPU
-//! share of the machine, RSS. Then with WebSocket clients subscribed to the fleet: latency
-//! from the store write of a polled record (`updated_ms`) to its arrival at each client. The
+//! share of the machine, RSS. Then with WebSocket clients subscribed to the fleet (in another
+//! child process, `solomon bench ws-clients`): latency from the store write of a polled
+//! record (`updated_ms`) to its arrival at each client, and the daemon's CPU and peak RSS
+//! while it serves them. The
 //! simulated miner's own change reaches the daemon at its next poll, which is the poll
 //! interval's business, not the hub's.
 
 use super::BenchArgs;
-use super::proc::{cpu, cpu_split, quantile, status_kib, thread_cpu};
+use super::clients::{SETTLE, WsClients};
+use super::proc::{cpu, cpu_split, status_kib};
 use crate::daemon::{Settings, open_storage, serve_daemon_until};
 use crate::storage::MinerConfig;
 use anyhow::Context;
-use futures_util::{SinkExt, StreamExt};
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const FIRST_IP: Ipv4Addr = Ipv4Addr::new(127, 1, 0, 1);
 const HTTP_PORT: u16 = 18_400;
 const RPC_PORT: u16 = 18_401;
-
-fn now_ms_f64() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64() * 1e3)
-        .unwrap_or(0.0)
-}
 
 /// The simulator as a child process; killed when dropped.
 struct Simulator(Child);
@@ -101,51 +96,6 @@ async fn polls(addr: SocketAddr) -> anyhow::Result<u64> {
         .await
         .context("scraping /metrics timed out")?
         .context("scraping /metrics")
-}
-
-/// How long the clients' snapshots are given before latencies and CPU are counted.
-const SETTLE: Duration = Duration::from_secs(3);
-
-/// One WebSocket client subscribed to the fleet, collecting latencies until `stop`.
-async fn client(addr: SocketAddr, until: tokio::time::Instant) -> anyhow::Result<(Vec<f64>, u64)> {
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/api/v1/ws"), None, true)
-            .await?;
-    ws.send(tokio_tungstenite::tungstenite::Message::Text(
-        r#"{"op":"subscribe","topics":["fleet"]}"#.into(),
-    ))
-    .await?;
-    let (mut lat, mut lagged) = (Vec::new(), 0u64);
-    // Steady state only: the first seconds go to 100 clients taking their snapshots at once.
-    let record_from = tokio::time::Instant::now() + SETTLE;
-    loop {
-        let msg = tokio::select! {
-            m = ws.next() => m,
-            () = tokio::time::sleep_until(until) => break,
-        };
-        let Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) = msg else {
-            if msg.is_none() {
-                break;
-            }
-            continue;
-        };
-        let t = t.as_str();
-        if t.starts_with(r#"{"type":"rows""#) && tokio::time::Instant::now() >= record_from {
-            let at = now_ms_f64();
-            for part in t.split(r#""updated_ms":"#).skip(1) {
-                if let Some(u) = part
-                    .split(|c: char| !c.is_ascii_digit())
-                    .next()
-                    .and_then(|d| d.parse::<f64>().ok())
-                {
-                    lat.push(at - u);
-                }
-            }
-        } else if t.starts_with(r#"{"type":"lagged""#) {
-            lagged += 1;
-        }
-    }
-    Ok((lat, lagged))
 }
 
 async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
@@ -255,67 +205,35 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
     );
     println!("  daemon RSS: {:.1} MB", rss_alone as f64 / 1024.0);
 
-    // With WebSocket clients.
-    // The clients run on a runtime of their own, one thread, as they would in another
-    // process: they must not queue behind the daemon's tasks or the daemon behind theirs.
-    let n_clients = args.clients;
-    let clients = tokio::task::spawn_blocking(
-        move || -> anyhow::Result<(Vec<f64>, u64, Option<Duration>)> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let (all, lagged, cpu0) = rt.block_on(async move {
-                let until = tokio::time::Instant::now() + window;
-                let clients: Vec<_> = (0..n_clients)
-                    .map(|_| tokio::spawn(client(addr, until)))
-                    .collect();
-                // CPU from when the snapshots are taken, as the latencies.
-                tokio::time::sleep(SETTLE).await;
-                let cpu0 = thread_cpu();
-                let (mut all, mut lagged) = (Vec::new(), 0);
-                for c in clients {
-                    if let Ok(Ok((l, g))) = c.await {
-                        all.extend(l);
-                        lagged += g;
-                    }
-                }
-                (all, lagged, cpu0)
-            });
-            let spent = thread_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
-            Ok((all, lagged, spent))
-        },
-    );
-    tokio::time::sleep(SETTLE).await;
-    let (fan_p0, fan_c0, fan_t0) = (polls(addr).await?, cpu("self"), Instant::now());
-    let (mut all, lagged, client_cpu) = clients.await??;
-    let (fan_p1, fan_c1, fan_secs) = (
-        polls(addr).await?,
-        cpu("self"),
-        fan_t0.elapsed().as_secs_f64(),
-    );
-    all.sort_by(f64::total_cmp);
-    println!(
-        "  {} WebSocket clients on the fleet topic: {} miner rows received; store write -> client p50 {:.1} ms, p99 {:.1} ms (1 ms clock resolution); {lagged} lag resyncs",
-        args.clients,
-        all.len(),
-        quantile(&all, 0.5),
-        quantile(&all, 0.99)
-    );
-    if let (Some(a), Some(b), Some(c), true) = (fan_c0, fan_c1, client_cpu, n_clients > 0) {
-        let daemon = (b - a).saturating_sub(c).as_secs_f64();
+    // With WebSocket clients, in a child process of their own like the simulator, so the
+    // daemon's CPU and RSS are its own.
+    if args.clients > 0 {
+        let clients = WsClients::start(addr, args.clients, window + SETTLE)?;
+        tokio::time::sleep(SETTLE).await;
+        let (p0, c0, t0) = (polls(addr).await?, cpu("self"), Instant::now());
+        let report = tokio::task::spawn_blocking(move || clients.report()).await??;
+        let (p1, c1, secs) = (polls(addr).await?, cpu("self"), t0.elapsed().as_secs_f64());
+        let dp = (p1 - p0).max(1) as f64;
         println!(
-            "  while fanning out (after the snapshots): {:.0} polls/s; daemon CPU {:.1}% of 2 cores ({:.1} µs per poll), the clients' thread {:.1}% apart",
-            (fan_p1 - fan_p0) as f64 / fan_secs,
-            100.0 * daemon / fan_secs / 2.0,
-            daemon * 1e6 / (fan_p1 - fan_p0).max(1) as f64,
-            100.0 * c.as_secs_f64() / fan_secs / 2.0
+            "  {} WebSocket clients on the fleet topic (another process): {} miner rows received; store write -> client p50 {:.1} ms, p99 {:.1} ms (1 ms clock resolution); {} lag resyncs",
+            args.clients, report.rows, report.p50_ms, report.p99_ms, report.lagged
+        );
+        if let (Some(a), Some(b)) = (c0, c1) {
+            let daemon = (b - a).as_secs_f64();
+            println!(
+                "  while serving them (after the snapshots): {:.0} polls/s; daemon CPU {:.1}% of 2 cores ({:.1} µs per poll); the clients' process {:.1}% apart",
+                dp / secs,
+                100.0 * daemon / secs / 2.0,
+                daemon * 1e6 / dp,
+                100.0 * report.cpu_s / secs / 2.0
+            );
+        }
+        println!(
+            "  daemon peak RSS, snapshots to {} clients included: {:.1} MB",
+            args.clients,
+            status_kib("self", "VmHWM").unwrap_or(0) as f64 / 1024.0
         );
     }
-    println!(
-        "  peak RSS of the process (daemon + the {} clients): {:.1} MB",
-        args.clients,
-        status_kib("self", "VmHWM").unwrap_or(0) as f64 / 1024.0
-    );
     let _ = stop_tx.send(());
     daemon.await.context("daemon task")??;
     drop(sim);

@@ -5,7 +5,9 @@
 //!   `solomon probe` process, and a /24 scan.
 //! - `daemon`: the whole daemon against a simulated fleet of 1,000 and 10,000 miners in a
 //!   separate process: polls per second, CPU per poll, change-to-WebSocket latency, RSS.
+//! - `ws-clients`: the WebSocket clients of `daemon`, which runs them as a child process.
 
+mod clients;
 mod daemon;
 mod drivers;
 mod proc;
@@ -14,7 +16,7 @@ mod proc;
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// What to measure.
-    #[arg(value_parser = ["drivers", "daemon"])]
+    #[arg(value_parser = ["drivers", "daemon", "ws-clients"])]
     pub what: String,
     /// `drivers`: polls per miner kind.
     #[arg(long, default_value_t = 2000)]
@@ -37,12 +39,21 @@ pub struct BenchArgs {
     /// `daemon`: run without the built-in alert rules, to see what they cost.
     #[arg(long)]
     pub no_rules: bool,
+    /// `ws-clients`: the daemon to connect to (set by `daemon`).
+    #[arg(long, hide = true)]
+    pub addr: Option<std::net::SocketAddr>,
 }
 
 /// Runs the chosen benchmark.
 pub async fn bench(args: BenchArgs) -> anyhow::Result<i32> {
     match args.what.as_str() {
         "daemon" => daemon::bench(&args).await,
+        "ws-clients" => {
+            let addr = args
+                .addr
+                .ok_or_else(|| anyhow::anyhow!("ws-clients needs --addr"))?;
+            clients::run(addr, args.clients, args.seconds).await
+        }
         _ => drivers::bench(&args).await,
     }
 }
