@@ -1,6 +1,7 @@
 //! Which firmware family a CGMiner-style reply comes from (pyasic's and asic-rs's substring
 //! rules, in their order).
 
+use serde_json::Value;
 use solomon_plugin_sdk::driver::{Identification, Probe};
 
 /// A firmware family.
@@ -39,6 +40,35 @@ impl Family {
         } else {
             Family::Generic
         }
+    }
+
+    /// From the replies themselves: the same substring rules over their keys and string
+    /// values, upper-cased. Cheaper than serializing them again (this runs every poll) and
+    /// the same answer, since no family name spans a key and its value.
+    pub fn detect_in(replies: &[&Value]) -> Family {
+        fn walk(v: &Value, out: &mut String) {
+            match v {
+                Value::String(s) => {
+                    out.push_str(s);
+                    out.push('\n');
+                }
+                Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+                Value::Object(m) => {
+                    for (k, v) in m {
+                        out.push_str(k);
+                        out.push('\n');
+                        walk(v, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut text = String::new();
+        for r in replies {
+            walk(r, &mut text);
+        }
+        text.make_ascii_uppercase();
+        Family::detect(&text)
     }
 
     /// The record's `make`.
@@ -114,6 +144,18 @@ mod tests {
         );
         assert_eq!(Family::detect("\"PROD\":\"AVALON Q\""), Family::Avalon);
         assert_eq!(Family::detect("CGMINER 4.11"), Family::Generic);
+    }
+
+    #[test]
+    fn detection_in_replies_reads_keys_and_strings_not_numbers() {
+        let bos = serde_json::json!({"VERSION": [{"BOSminer": "0.9", "Type": "Antminer S9"}]});
+        assert_eq!(Family::detect_in(&[&bos]), Family::Braiins);
+        let stock = serde_json::json!({"STATUS": [{"Description": "bmminer 1.0.0"}], "id": 1});
+        let summary = serde_json::json!({"SUMMARY": [{"GHS 5s": 140000.5, "Elapsed": 10}]});
+        assert_eq!(Family::detect_in(&[&stock, &summary]), Family::Antminer);
+        let avalon = serde_json::json!({"VERSION": [{"PROD": "AvalonMiner 1246"}]});
+        assert_eq!(Family::detect_in(&[&avalon]), Family::Avalon);
+        assert_eq!(Family::detect_in(&[&summary]), Family::Generic);
     }
 
     #[test]

@@ -23,14 +23,12 @@ pub fn record(replies: &BTreeMap<String, Value>, host: &str) -> Result<MinerReco
     let version = reply("version").and_then(|r| section(r, "VERSION").ok());
     let devdetails = reply("devdetails").and_then(|r| section(r, "DEVDETAILS").ok());
 
-    let mut text = String::new();
-    for c in ["version", "devdetails", "summary"] {
-        if let Some(r) = reply(c) {
-            text.push_str(&r.to_string());
-        }
-    }
     // The `Description` of every envelope names the miner program.
-    let family = Family::detect(&text.to_ascii_uppercase());
+    let texts: Vec<&Value> = ["version", "devdetails", "summary"]
+        .iter()
+        .filter_map(|c| reply(c))
+        .collect();
+    let family = Family::detect_in(&texts);
 
     let mac =
         string_field(summary, "MAC").or_else(|| devdetails.and_then(|d| string_field(d, "MAC")));
