@@ -65,35 +65,40 @@ async fn websocket_gets_a_snapshot_then_live_changes_and_sees_a_miner_go_offline
     .await
     .expect("simulator");
     let addr: SocketAddr = "127.0.26.200:18191".parse().expect("addr");
-    let d = Daemon::start(addr, sim_miners(&fleet, 18190, 14190)).await;
+    // Snapshot parts of 2 rows: the 3 miners come in 2 parts.
+    let d = Daemon::launch(addr, sim_miners(&fleet, 18190, 14190), 1, |mut s| {
+        s.api.ws.snapshot_part_rows = 2;
+        s
+    })
+    .await;
 
     let mut ws = ws_connect(addr, "/api/v1/ws").await;
     subscribe(&mut ws, &["fleet"]).await;
     let ack = next_json(&mut ws).await;
     assert_eq!(ack["type"], "subscribed", "{ack}");
     assert_eq!(ack["topics"], serde_json::json!(["fleet"]));
-    let snap = next_json(&mut ws).await;
-    assert_eq!(
-        (snap["type"].as_str(), snap["topic"].as_str()),
-        (Some("snapshot"), Some("fleet")),
-        "{snap}"
-    );
-    let ids: Vec<&str> = snap["miners"]
-        .as_array()
-        .expect("miners")
-        .iter()
-        .filter_map(|m| m["id"].as_str())
-        .collect();
+    let mut rows = Vec::new();
+    for i in 0..2 {
+        let snap = next_json(&mut ws).await;
+        assert_eq!(
+            (snap["type"].as_str(), snap["topic"].as_str()),
+            (Some("snapshot"), Some("fleet")),
+            "{snap}"
+        );
+        assert_eq!(
+            (snap["part"].as_u64(), snap["parts"].as_u64()),
+            (Some(i), Some(2))
+        );
+        rows.extend(snap["miners"].as_array().expect("miners").iter().cloned());
+    }
+    let ids: Vec<&str> = rows.iter().filter_map(|m| m["id"].as_str()).collect();
     assert_eq!(
         ids,
         ["m0", "m1", "m2"],
         "the snapshot lists every configured miner"
     );
 
-    assert_eq!(
-        snap["miners"][0]["name"], "sim 0",
-        "rows carry the configured name"
-    );
+    assert_eq!(rows[0]["name"], "sim 0", "rows carry the configured name");
 
     // Then changes, as batched fleet rows: each poll of each miner arrives.
     let mut seen = std::collections::HashSet::new();

@@ -57,7 +57,12 @@ async fn the_dashboard_shows_the_fleet_live_and_mutes_only_with_the_token() {
     .await
     .expect("simulator");
     let addr: SocketAddr = "127.0.40.200:18311".parse().expect("addr");
-    let d = Daemon::start(addr, sim_miners(&fleet, 18310, 14310)).await;
+    // Snapshot parts of 2 rows: the page assembles the 5 miners from 3 parts.
+    let d = Daemon::launch(addr, sim_miners(&fleet, 18310, 14310), 1, |mut s| {
+        s.api.ws.snapshot_part_rows = 2;
+        s
+    })
+    .await;
     // The page and its assets come from the binary, with a strict policy; a wrong path is a
     // JSON 404 like the API's.
     let page = http(addr, "GET", "/", None, None).await;

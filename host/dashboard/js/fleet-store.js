@@ -15,7 +15,9 @@ export class FleetStore {
     // Per batch: rows applied, ms of script (store + views), of style and layout, and both.
     this.perf = { batches: [] };
     window.solomonPerf = this.perf;
-    live.on("snapshot:fleet", (m) => this.snapshot(m.miners || []));
+    // The daemon sends the fleet snapshot in parts; the table is replaced once all are in.
+    this.incoming = null;
+    live.on("snapshot:fleet", (m) => this.snapshotPart(m));
     live.on("rows", (m) => this.update(m.miners || []));
     live.subscribe("fleet");
   }
@@ -24,6 +26,18 @@ export class FleetStore {
   listen(fn) {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  snapshotPart(m) {
+    const part = m.part ?? 0;
+    const parts = m.parts ?? 1;
+    if (part === 0 || !this.incoming) this.incoming = [];
+    for (const r of m.miners || []) this.incoming.push(r);
+    if (part + 1 >= parts) {
+      const miners = this.incoming;
+      this.incoming = null;
+      this.snapshot(miners);
+    }
   }
 
   snapshot(miners) {

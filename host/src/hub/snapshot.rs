@@ -5,23 +5,27 @@
 //! on the runtime's threads and stall polling for seconds.
 
 use axum::extract::ws::Utf8Bytes;
+use std::sync::Arc;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// The last fleet snapshot and when its building began.
 #[derive(Debug, Default)]
 pub struct SnapshotCache {
-    last: Mutex<Option<(Instant, Utf8Bytes)>>,
+    last: Mutex<Option<(Instant, Parts)>>,
 }
+
+/// A snapshot's messages, in order.
+pub type Parts = Arc<[Utf8Bytes]>;
 
 impl SnapshotCache {
     /// A snapshot at least as new as `since`: the cached one if its building began at or after
     /// `since`, else a fresh one from `build` (run on a blocking thread). A client that reads
     /// the hub's ring from `since` on therefore misses no change: whatever the snapshot lacks
     /// was published after `since`. Callers building at once wait for one build and share it.
-    pub async fn get_or_build<F>(&self, since: Instant, build: F) -> Utf8Bytes
+    pub async fn get_or_build<F>(&self, since: Instant, build: F) -> Parts
     where
-        F: FnOnce() -> String + Send + 'static,
+        F: FnOnce() -> Vec<String> + Send + 'static,
     {
         let mut last = self.last.lock().await;
         if let Some((at, snap)) = last.as_ref()
@@ -30,13 +34,13 @@ impl SnapshotCache {
             return snap.clone();
         }
         let at = Instant::now();
-        let snap: Utf8Bytes = match tokio::task::spawn_blocking(build).await {
-            Ok(s) => s.into(),
+        let snap: Parts = match tokio::task::spawn_blocking(build).await {
+            Ok(parts) => parts.into_iter().map(Utf8Bytes::from).collect(),
             Err(e) => {
                 tracing::error!("building the fleet snapshot failed: {e}");
-                return Utf8Bytes::from_static(
+                return Arc::new([Utf8Bytes::from_static(
                     r#"{"type":"error","message":"the fleet snapshot could not be built"}"#,
-                );
+                )]);
             }
         };
         *last = Some((at, snap.clone()));
@@ -47,26 +51,26 @@ impl SnapshotCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test]
     async fn shares_a_build_only_with_clients_that_joined_before_it() {
         let cache = SnapshotCache::default();
         let builds = Arc::new(AtomicUsize::new(0));
-        let build =
-            |b: Arc<AtomicUsize>| move || format!("snapshot {}", b.fetch_add(1, Ordering::SeqCst));
+        let build = |b: Arc<AtomicUsize>| {
+            move || vec![format!("snapshot {}", b.fetch_add(1, Ordering::SeqCst))]
+        };
         let joined = Instant::now();
         let a = cache.get_or_build(joined, build(builds.clone())).await;
         let b = cache.get_or_build(joined, build(builds.clone())).await;
-        assert_eq!((a.as_str(), b.as_str()), ("snapshot 0", "snapshot 0"));
+        assert_eq!((a[0].as_str(), b[0].as_str()), ("snapshot 0", "snapshot 0"));
         // A client that joined after that build began must not get it: it could lack a change
         // published before the client joined.
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         let c = cache
             .get_or_build(Instant::now(), build(builds.clone()))
             .await;
-        assert_eq!(c.as_str(), "snapshot 1");
+        assert_eq!(c[0].as_str(), "snapshot 1");
         assert_eq!(builds.load(Ordering::SeqCst), 2);
     }
 }

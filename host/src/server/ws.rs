@@ -37,6 +37,10 @@ pub struct WsConfig {
     pub max_message_bytes: usize,
     /// Changes sent to one client per write (they are flushed together).
     pub batch: usize,
+    /// Rows per part of the fleet snapshot. The socket's write buffer grows to the largest
+    /// message it sent and keeps that size, so one 3 MB snapshot at 10,000 miners left every
+    /// connection holding 3 MB for good (600 MB for 100 dashboards).
+    pub snapshot_part_rows: usize,
 }
 
 impl Default for WsConfig {
@@ -47,6 +51,7 @@ impl Default for WsConfig {
             send_timeout: Duration::from_secs(10),
             max_message_bytes: 16 * 1024,
             batch: 256,
+            snapshot_part_rows: 500,
         }
     }
 }
@@ -182,14 +187,17 @@ impl Conn {
         let name = topic.to_string();
         let msg = match topic {
             Topic::Fleet => {
-                let state = self.state.clone();
-                let snap = self
+                let (state, rows) = (self.state.clone(), self.cfg.snapshot_part_rows);
+                let parts = self
                     .state
                     .hub()
                     .snapshots()
-                    .get_or_build(self.since, move || fleet_snapshot(&state))
+                    .get_or_build(self.since, move || fleet_snapshot(&state, rows))
                     .await;
-                return self.send(snap).await;
+                for part in parts.iter() {
+                    self.send(part.clone()).await?;
+                }
+                return Ok(());
             }
             Topic::Miner(id) => {
                 let miner = self.state.miners().get(id).map(|s| {
@@ -395,46 +403,38 @@ async fn recv_some(rx: &mut Option<Receiver<Arc<Event>>>) -> Result<Arc<Event>, 
     }
 }
 
-/// The fleet snapshot, `{"type": "snapshot", "topic": "fleet", "miners": [...]}`: a row per
-/// configured miner (with its name and labels), and one per other miner the store holds. A
-/// miner not yet polled has only its id, name and labels. Written straight into one string:
-/// at 10,000 miners a `serde_json::Value` tree per row cost ~50 ms and ~30 MB per client.
-fn fleet_snapshot(state: &AppState) -> String {
-    let configs = state
+/// The fleet snapshot in parts of at most `part_rows` rows, each
+/// `{"type": "snapshot", "topic": "fleet", "part": i, "parts": n, "miners": [...]}` (a client
+/// replaces its table once part `n - 1` is in): a row per configured miner (with its name and
+/// labels), and one per other miner the store holds. A miner not yet polled has only its id,
+/// name and labels. Rows are written straight into strings: at 10,000 miners a
+/// `serde_json::Value` tree per row cost ~50 ms and ~30 MB per client.
+fn fleet_snapshot(state: &AppState, part_rows: usize) -> Vec<String> {
+    let mut configs = state
         .ready()
         .and_then(|r| r.manager)
         .map(|m| m.configs())
         .unwrap_or_default();
-    let mut configs = configs;
     configs.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut out = Vec::with_capacity(64 + configs.len() * 400);
-    out.extend_from_slice(br#"{"type":"snapshot","topic":"fleet","miners":["#);
-    let mut first = true;
-    let warn_if_err = |r: serde_json::Result<()>| {
-        if let Err(e) = r {
-            tracing::warn!("a fleet row did not serialize: {e}");
-        }
+    let row = |r: serde_json::Result<String>| {
+        r.map_err(|e| tracing::warn!("a fleet row did not serialize: {e}"))
+            .ok()
     };
-    for c in &configs {
-        if !std::mem::take(&mut first) {
-            out.push(b',');
-        }
-        let r = match state.miners().get(&c.id) {
-            Some(snap) => serde_json::to_writer(
-                &mut out,
-                &FleetRow {
+    let mut rows: Vec<String> = configs
+        .iter()
+        .filter_map(|c| {
+            row(match state.miners().get(&c.id) {
+                Some(snap) => serde_json::to_string(&FleetRow {
                     name: c.name.as_deref(),
                     labels: Some(&c.labels),
                     ..FleetRow::of(&snap)
-                },
-            ),
-            None => serde_json::to_writer(
-                &mut out,
-                &serde_json::json!({"id": c.id, "name": c.name, "labels": c.labels}),
-            ),
-        };
-        warn_if_err(r);
-    }
+                }),
+                None => serde_json::to_string(
+                    &serde_json::json!({"id": c.id, "name": c.name, "labels": c.labels}),
+                ),
+            })
+        })
+        .collect();
     let mut others: Vec<_> = state
         .miners()
         .list()
@@ -446,13 +446,80 @@ fn fleet_snapshot(state: &AppState) -> String {
         })
         .collect();
     others.sort_by(|a, b| a.record.id.cmp(&b.record.id));
-    for snap in &others {
-        if !std::mem::take(&mut first) {
-            out.push(b',');
+    rows.extend(
+        others
+            .iter()
+            .filter_map(|snap| row(serde_json::to_string(&FleetRow::of(snap)))),
+    );
+    snapshot_parts(&rows, part_rows)
+}
+
+/// `rows` cut into snapshot messages (one, with no miners, for an empty fleet).
+fn snapshot_parts(rows: &[String], part_rows: usize) -> Vec<String> {
+    let chunks: Vec<&[String]> = if rows.is_empty() {
+        vec![&[]]
+    } else {
+        rows.chunks(part_rows.max(1)).collect()
+    };
+    let parts = chunks.len();
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let len: usize = chunk.iter().map(|r| r.len() + 1).sum();
+            let mut msg = String::with_capacity(96 + len);
+            msg.push_str(&format!(
+                r#"{{"type":"snapshot","topic":"fleet","part":{i},"parts":{parts},"miners":["#
+            ));
+            for (j, r) in chunk.iter().enumerate() {
+                if j > 0 {
+                    msg.push(',');
+                }
+                msg.push_str(r);
+            }
+            msg.push_str("]}");
+            msg
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snapshot_parts;
+
+    #[test]
+    fn a_snapshot_is_cut_into_numbered_parts_that_keep_every_row_in_order() {
+        let rows: Vec<String> = (0..7).map(|i| format!(r#"{{"id":"m{i}"}}"#)).collect();
+        let parts: Vec<serde_json::Value> = snapshot_parts(&rows, 3)
+            .iter()
+            .map(|p| serde_json::from_str(p).expect("JSON"))
+            .collect();
+        assert_eq!(parts.len(), 3);
+        let mut ids = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            assert_eq!(
+                (&p["type"], &p["topic"]),
+                (&"snapshot".into(), &"fleet".into())
+            );
+            assert_eq!(
+                (p["part"].as_u64(), p["parts"].as_u64()),
+                (Some(i as u64), Some(3))
+            );
+            let miners = p["miners"].as_array().expect("miners");
+            assert!(miners.len() <= 3);
+            ids.extend(
+                miners
+                    .iter()
+                    .filter_map(|m| m["id"].as_str().map(String::from)),
+            );
         }
-        let r = serde_json::to_writer(&mut out, &FleetRow::of(snap));
-        warn_if_err(r);
+        assert_eq!(ids, ["m0", "m1", "m2", "m3", "m4", "m5", "m6"]);
+        let empty = snapshot_parts(&[], 3);
+        assert_eq!(empty.len(), 1, "an empty fleet still gets its snapshot");
+        let v: serde_json::Value = serde_json::from_str(&empty[0]).expect("JSON");
+        assert_eq!(
+            (v["parts"].as_u64(), v["miners"].as_array().map(Vec::len)),
+            (Some(1), Some(0))
+        );
     }
-    out.extend_from_slice(b"]}");
-    String::from_utf8(out).unwrap_or_default()
 }
