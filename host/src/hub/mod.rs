@@ -256,9 +256,14 @@ impl Hub {
 
 /// `{"type":"rows","miners":[...]}` around already serialized rows.
 fn rows_message(rows: &[String]) -> String {
+    wrap_rows(r#"{"type":"rows","miners":["#, rows)
+}
+
+/// `head` (which opens the rows' array), the rows joined with commas, then `]}`.
+pub(crate) fn wrap_rows(head: &str, rows: &[String]) -> String {
     let len: usize = rows.iter().map(|r| r.len() + 1).sum();
-    let mut msg = String::with_capacity(32 + len);
-    msg.push_str(r#"{"type":"rows","miners":["#);
+    let mut msg = String::with_capacity(head.len() + len + 2);
+    msg.push_str(head);
     for (i, r) in rows.iter().enumerate() {
         if i > 0 {
             msg.push(',');

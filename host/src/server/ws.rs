@@ -11,7 +11,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::hub::{Event, FleetRow, Topic, TopicError, Topics, miner_json};
+use crate::hub::{Event, FleetRow, Topic, TopicError, Topics, miner_json, wrap_rows};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -466,19 +466,10 @@ fn snapshot_parts(rows: &[String], part_rows: usize) -> Vec<String> {
         .iter()
         .enumerate()
         .map(|(i, chunk)| {
-            let len: usize = chunk.iter().map(|r| r.len() + 1).sum();
-            let mut msg = String::with_capacity(96 + len);
-            msg.push_str(&format!(
+            let head = format!(
                 r#"{{"type":"snapshot","topic":"fleet","part":{i},"parts":{parts},"miners":["#
-            ));
-            for (j, r) in chunk.iter().enumerate() {
-                if j > 0 {
-                    msg.push(',');
-                }
-                msg.push_str(r);
-            }
-            msg.push_str("]}");
-            msg
+            );
+            wrap_rows(&head, chunk)
         })
         .collect()
 }
