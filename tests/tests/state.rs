@@ -3,6 +3,7 @@
 
 use solomon_host::host_api::clock::FakeClock;
 use solomon_host::host_api::plugin_state::StateBackend;
+use solomon_host::host_api::store::StoreReader;
 use solomon_host::runtime::record::to_wit;
 use solomon_host::runtime::rule_types::{Event, EventKind};
 use solomon_host::runtime::{HostServices, Runtime};
@@ -337,6 +338,27 @@ async fn cached_ranges_stay_until_samples_land_in_them() {
         .await
         .expect("ingest");
     assert_eq!(q(closed).len(), 7);
+}
+
+#[tokio::test]
+async fn a_rules_history_reads_bypass_the_query_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Arc::new(storage(dir.path(), Arc::new(FakeClock::new(T0))));
+    for i in 0..10u64 {
+        s.ingest(&[record("a", T0 + i * 10_000, i as f64)])
+            .await
+            .expect("ingest");
+    }
+    let view = StoreView::new(Arc::new(MinerStore::new()), s.clone());
+    for _ in 0..3 {
+        let points = view.history("a", "hashrate_hs", T0, T0 + 3_600_000, 720);
+        assert_eq!(points.len(), 10);
+        assert_eq!(points[9], (T0 + 90_000, 9.0));
+    }
+    // A rule's range ends at its own `now`, so it never repeats: caching it only evicted the
+    // dashboard's entries.
+    let st = s.cache_stats();
+    assert_eq!((st.misses, st.hits, st.entries), (0, 0, 0), "{st:?}");
 }
 
 #[tokio::test]

@@ -44,7 +44,10 @@ impl StoreReader for StoreView {
             return Vec::new();
         };
         let res = self.storage.resolution_for(from_ms, to_ms, None);
-        match self.storage.history(id, metric, from_ms, to_ms, res) {
+        match self
+            .storage
+            .history_uncached(id, metric, from_ms, to_ms, res)
+        {
             Ok(points) => {
                 // The newest points matter most to a rule.
                 let skip = points.len().saturating_sub(limit);
