@@ -188,6 +188,57 @@ async fn websocket_gets_a_snapshot_then_live_changes_and_sees_a_miner_go_offline
     assert_eq!(closer.await.expect("closer"), Some(1001));
 }
 
+/// The fleet snapshot's ids, from every part.
+async fn fleet_snapshot_ids(ws: &mut Ws) -> Vec<String> {
+    let mut ids = Vec::new();
+    loop {
+        let m = next_json(ws).await;
+        if m["type"] != "snapshot" || m["topic"] != "fleet" {
+            continue;
+        }
+        ids.extend(
+            m["miners"]
+                .as_array()
+                .expect("miners")
+                .iter()
+                .filter_map(|r| r["id"].as_str().map(String::from)),
+        );
+        if m["part"].as_u64().map(|p| p + 1) == m["parts"].as_u64() {
+            return ids;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_subscribes_later_gets_a_snapshot_at_least_as_new_as_its_subscription() {
+    let fleet = Fleet::start(FleetConfig {
+        axeos: 2,
+        cgminer: 1,
+        first_ip: Ipv4Addr::new(127, 0, 46, 1),
+        http_port: 18372,
+        rpc_port: 14372,
+        ..Default::default()
+    })
+    .await
+    .expect("simulator");
+    let addr: SocketAddr = "127.0.46.200:18373".parse().expect("addr");
+    let d = Daemon::start(addr, sim_miners(&fleet, 18372, 14372)).await;
+    // A connects first and follows alerts only; B's fleet subscription builds a snapshot.
+    let mut a = ws_connect(addr, "/api/v1/ws").await;
+    subscribe(&mut a, &["alerts"]).await;
+    let mut b = ws_connect(addr, "/api/v1/ws").await;
+    subscribe(&mut b, &["fleet"]).await;
+    assert_eq!(fleet_snapshot_ids(&mut b).await, ["m0", "m1", "m2"]);
+    // A change A was not subscribed for, then A asks for the fleet: B's snapshot, older than
+    // that change, must not be handed to it.
+    let r = http(addr, "DELETE", "/api/v1/miners/m1", Some(TOKEN), None).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    subscribe(&mut a, &["fleet"]).await;
+    assert_eq!(fleet_snapshot_ids(&mut a).await, ["m0", "m2"]);
+    d.stop().await;
+    drop(fleet);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutations_need_the_token_and_bad_requests_get_json_errors() {
     let fleet = Fleet::start(FleetConfig {

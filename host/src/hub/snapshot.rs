@@ -20,9 +20,9 @@ pub type Parts = Arc<[Utf8Bytes]>;
 
 impl SnapshotCache {
     /// A snapshot at least as new as `since`: the cached one if its building began at or after
-    /// `since`, else a fresh one from `build` (run on a blocking thread). A client that reads
-    /// the hub's ring from `since` on therefore misses no change: whatever the snapshot lacks
-    /// was published after `since`. Callers building at once wait for one build and share it.
+    /// `since`, else a fresh one from `build` (run on a blocking thread). A client that takes
+    /// every row published from `since` on (the moment it subscribed) therefore misses no
+    /// change. Callers building at once wait for one build and share it.
     pub async fn get_or_build<F>(&self, since: Instant, build: F) -> Parts
     where
         F: FnOnce() -> Vec<String> + Send + 'static,

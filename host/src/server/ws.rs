@@ -103,9 +103,6 @@ struct Conn {
     cfg: WsConfig,
     /// The ring of whole records, read while the client follows a miner.
     miners: Option<Receiver<Arc<Event>>>,
-    /// Since when every change on the rings reaches this connection (its start, or its last
-    /// resync): a fleet snapshot begun after it is complete for this client.
-    since: Instant,
 }
 
 impl Conn {
@@ -187,12 +184,16 @@ impl Conn {
         let name = topic.to_string();
         let msg = match topic {
             Topic::Fleet => {
+                // The topic is held by now, so every row published from here on is forwarded:
+                // a snapshot begun after this instant misses nothing. The connection's start
+                // would not do; rows before the subscription were dropped as unwanted.
+                let since = Instant::now();
                 let (state, rows) = (self.state.clone(), self.cfg.snapshot_part_rows);
                 let parts = self
                     .state
                     .hub()
                     .snapshots()
-                    .get_or_build(self.since, move || fleet_snapshot(&state, rows))
+                    .get_or_build(since, move || fleet_snapshot(&state, rows))
                     .await;
                 for part in parts.iter() {
                     self.send(part.clone()).await?;
@@ -293,8 +294,6 @@ impl Conn {
     /// After falling behind the ring: say so, then resend what the client follows.
     async fn resync(&mut self, missed: u64) -> Result<(), End> {
         self.state.hub().stats().lagged(missed);
-        // The rings resume from here: a snapshot begun from now on is complete.
-        self.since = Instant::now();
         self.send_json(serde_json::json!({"type": "lagged", "missed": missed}))
             .await?;
         let topics: Vec<Topic> = self.topics.iter().cloned().collect();
@@ -308,7 +307,6 @@ impl Conn {
 async fn connection(socket: WebSocket, state: AppState, cfg: WsConfig) {
     let hub = state.hub().clone();
     hub.stats().connected();
-    let since = Instant::now();
     let mut rx = hub.subscribe();
     let mut closing = hub.closing();
     let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_every, cfg.ping_every);
@@ -319,7 +317,6 @@ async fn connection(socket: WebSocket, state: AppState, cfg: WsConfig) {
         topics: Topics::default(),
         cfg,
         miners: None,
-        since,
     };
     let end: Result<(), End> = loop {
         if *closing.borrow_and_update() {
