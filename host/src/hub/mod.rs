@@ -174,12 +174,7 @@ impl Hub {
     }
 
     fn send(&self, ring: &broadcast::Sender<Arc<Event>>, subject: Subject, json: String) {
-        self.stats.published.fetch_add(1, Ordering::Relaxed);
-        // An error only means nobody listens.
-        let _ = ring.send(Arc::new(Event {
-            subject,
-            json: json.into(),
-        }));
+        publish(ring, &self.stats, subject, json);
     }
 
     /// Queues a fleet row. It goes out at once, with any others waiting, if the last `rows`
@@ -254,6 +249,12 @@ impl Hub {
     }
 }
 
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.flush.notify_one();
+    }
+}
+
 /// `{"type":"rows","miners":[...]}` around already serialized rows.
 fn rows_message(rows: &[String]) -> String {
     wrap_rows(r#"{"type":"rows","miners":["#, rows)
@@ -312,7 +313,8 @@ fn lock(rows: &Mutex<RowBuffer>) -> std::sync::MutexGuard<'_, RowBuffer> {
     rows.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Sends rows that waited out their window. Ends when the hub is dropped.
+/// Sends rows that waited out their window. Ends when the hub is dropped (its `Drop` wakes
+/// it to find the rows gone), releasing its handle on the ring.
 async fn flush_rows(
     rows: std::sync::Weak<Mutex<RowBuffer>>,
     flush: Arc<Notify>,
@@ -335,12 +337,18 @@ async fn flush_rows(
             }
             buf.take(Instant::now())
         };
-        stats.published.fetch_add(1, Ordering::Relaxed);
-        let _ = tx.send(Arc::new(Event {
-            subject: Subject::Fleet,
-            json: msg.into(),
-        }));
+        publish(&tx, &stats, Subject::Fleet, msg);
     }
+}
+
+/// Puts one message on `ring` and counts it.
+fn publish(ring: &broadcast::Sender<Arc<Event>>, stats: &HubStats, subject: Subject, json: String) {
+    stats.published.fetch_add(1, Ordering::Relaxed);
+    // An error only means nobody listens.
+    let _ = ring.send(Arc::new(Event {
+        subject,
+        json: json.into(),
+    }));
 }
 
 /// Serializes a miner snapshot as the message of type `kind`.
@@ -454,6 +462,30 @@ mod tests {
             subjects.push(ev.subject.clone());
         }
         assert_eq!(subjects, [Subject::Fleet, Subject::Fleet], "rows only");
+    }
+
+    #[tokio::test]
+    async fn the_flusher_ends_with_the_hub_and_lets_go_of_the_ring() {
+        let (hub, store) = (Hub::new(64), MinerStore::new());
+        let mut rx = hub.subscribe();
+        update(&hub, &store, "a");
+        update(&hub, &store, "b"); // inside the window: the flusher sends it
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let ev = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+                .await
+                .expect("a rows message")
+                .expect("open");
+            got.extend(ids(&ev));
+        }
+        assert_eq!(got, ["a", "b"]);
+        // The flusher now waits for rows; dropping the hub must end it, or its handle on the
+        // ring would keep every connection's receiver open.
+        drop(hub);
+        match tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
+            Ok(Err(broadcast::error::RecvError::Closed)) => {}
+            other => panic!("expected the ring to close, got {other:?}"),
+        }
     }
 
     #[test]
