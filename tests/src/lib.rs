@@ -43,6 +43,26 @@ pub fn test_config() -> RuntimeConfig {
     }
 }
 
+/// A sled database in `dir` and a runtime whose plugins keep their state in it, as the
+/// daemon sets them up.
+pub fn runtime_on_storage(
+    dir: &std::path::Path,
+) -> (
+    Arc<solomon_host::storage::Storage>,
+    solomon_host::runtime::Runtime,
+) {
+    let storage = Arc::new(
+        solomon_host::storage::Storage::open(solomon_host::storage::StorageConfig::new(dir))
+            .expect("storage"),
+    );
+    let services = solomon_host::runtime::HostServices {
+        state: storage.plugin_state(),
+        ..Default::default()
+    };
+    let runtime = solomon_host::runtime::Runtime::new(test_config(), services).expect("runtime");
+    (storage, runtime)
+}
+
 /// Serves `body` as JSON at `GET /api/system/info` (and an AxeOS-like page at `/`) on an
 /// ephemeral 127.0.0.1 port, like a Bitaxe. Runs until the test's runtime ends.
 pub async fn axeos_server(body: String) -> SocketAddr {

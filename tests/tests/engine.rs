@@ -7,9 +7,9 @@ use solomon_host::hub::Hub;
 use solomon_host::registry::PluginSet;
 use solomon_host::runtime::{HostServices, Plugin, Runtime};
 use solomon_host::state::MinerStore;
-use solomon_host::storage::{Storage, StorageConfig};
+use solomon_host::storage::Storage;
 use solomon_plugin_sdk::MinerRecord;
-use solomon_tests::{plugins, read, test_config};
+use solomon_tests::{plugins, read, runtime_on_storage, test_config};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -26,12 +26,7 @@ struct Engine {
 impl Engine {
     async fn start(rule: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let storage = Arc::new(Storage::open(StorageConfig::new(dir.path())).expect("storage"));
-        let services = HostServices {
-            state: storage.plugin_state(),
-            ..Default::default()
-        };
-        let runtime = Runtime::new(test_config(), services).expect("runtime");
+        let (storage, runtime) = runtime_on_storage(dir.path());
         let rule = Arc::new(runtime.load(read(rule)).await.expect("loads"));
         let set = Arc::new(PluginSet::new(vec![rule.clone()], Vec::new()));
         let engine = AlertEngine::start(

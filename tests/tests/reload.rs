@@ -7,13 +7,11 @@ use solomon_host::builtin::BUILTIN_PLUGINS;
 use solomon_host::host_api::plugin_state::StateBackend;
 use solomon_host::hub::Hub;
 use solomon_host::registry::PluginSet;
-use solomon_host::runtime::{HostServices, Runtime};
 use solomon_host::simulate::{Fleet, FleetConfig};
 use solomon_host::state::Versioned;
-use solomon_host::storage::{Storage, StorageConfig};
 use solomon_plugin_sdk::{MinerRecord, MinerState};
 use solomon_tests::daemon::{Daemon, sim_miners};
-use solomon_tests::{http, plugins, read, test_config};
+use solomon_tests::{http, plugins, read, runtime_on_storage};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -44,12 +42,7 @@ fn sample(miner: &str, ts_ms: u64) -> RuleEvent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_swapped_while_events_stream_judges_each_event_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let storage = Arc::new(Storage::open(StorageConfig::new(dir.path())).expect("storage"));
-    let services = HostServices {
-        state: storage.plugin_state(),
-        ..Default::default()
-    };
-    let runtime = Runtime::new(test_config(), services).expect("runtime");
+    let (storage, runtime) = runtime_on_storage(dir.path());
     let v1 = runtime
         .load(read(plugins::RULE_COUNT_V1))
         .await
