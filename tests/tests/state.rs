@@ -304,6 +304,58 @@ async fn rollups_outlive_raw_data_and_answer_long_ranges() {
     );
 }
 
+/// Chunks of 16 samples at 10 s span 160 s: several seal into one 5-minute bucket, and many
+/// into one hour. Every one of them must count in the rollups.
+#[tokio::test]
+async fn rollups_count_every_chunk_sealed_inside_one_bucket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = storage(dir.path(), Arc::new(FakeClock::new(T0 + DAY)));
+    let hashrate = |i: u64| (i * 7 % 50) as f64;
+    for i in 0..360u64 {
+        s.ingest(&[record("a", T0 + i * 10_000, hashrate(i))])
+            .await
+            .expect("ingest");
+    }
+    for (res, bucket) in [
+        (Resolution::FiveMinutes, FIVE_MIN_MS),
+        (Resolution::Hour, HOUR_MS),
+    ] {
+        let points = s
+            .history("a", Metric::Hashrate, T0, T0 + HOUR_MS - 1, res)
+            .expect("query");
+        let expected: Vec<(u64, f64, f64, f64)> = (0..HOUR_MS / bucket)
+            .map(|b| {
+                let v: Vec<f64> = (b * bucket / 10_000..(b + 1) * bucket / 10_000)
+                    .map(hashrate)
+                    .collect();
+                let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+                let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                (
+                    T0 + b * bucket,
+                    min,
+                    v.iter().sum::<f64>() / v.len() as f64,
+                    max,
+                )
+            })
+            .collect();
+        let got: Vec<(u64, f64, f64, f64)> = points
+            .iter()
+            .map(|p| (p.ts_ms, p.min, p.avg, p.max))
+            .collect();
+        assert_eq!(got.len(), expected.len(), "{res:?}");
+        // Averages are stored as f32.
+        for (g, e) in got.iter().zip(&expected) {
+            assert!(
+                g.0 == e.0
+                    && g.1 == e.1
+                    && g.3 == e.3
+                    && (g.2 - e.2).abs() < 1e-6 * e.2.abs().max(1.0),
+                "{res:?}: got {g:?}, expected {e:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn cached_ranges_stay_until_samples_land_in_them() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `i` + miner id | the miner's u32 series number |
 //! | `c` + u32 + first ts | last ts (BE u64) + a chunk of samples ([`super::codec`]) |
-//! | `m` / `h` + u32 + first bucket | last bucket (BE u64) + 5-minute / 1-hour rollup rows |
+//! | `m` / `h` + u32 + first ts | last bucket (BE u64) + 5-minute / 1-hour rollup rows of that chunk |
 //!
 //! | `s` + u32 | the highest write sequence sealed into its chunks (BE u64) |
 //!
@@ -72,9 +72,11 @@ fn seal_into(batch: &mut sled::Batch, head: &mut Head, series: u32) {
     );
     for (prefix, bucket) in [(MINUTE, FIVE_MIN_MS), (HOUR, HOUR_MS)] {
         let rows = aggregate(&samples, bucket);
-        if let (Some(f), Some(l)) = (rows.first(), rows.last()) {
+        if let Some(l) = rows.last() {
+            // Keyed like the chunk, by its first sample, not by its first bucket: chunks shorter
+            // than a bucket (big fleets seal early) would otherwise overwrite each other's rows.
             batch.insert(
-                &key(prefix, series, f.ts_ms)[..],
+                &key(prefix, series, first.ts_ms)[..],
                 value_with_last(l.ts_ms, encode_rows(&rows)),
             );
         }
@@ -524,8 +526,11 @@ impl Series {
                     (HOUR, HOUR_MS)
                 };
                 let start = from - from % bucket;
+                // A block is keyed by its first sample, which may lie after `to` in the bucket
+                // that holds `to`.
+                let reach = (to - to % bucket).saturating_add(bucket - 1);
                 let mut rows: Vec<(u64, Agg)> = Vec::new();
-                self.blocks(prefix, series, start, to, |body| {
+                self.blocks(prefix, series, start, reach, |body| {
                     decode_rows_column(body, m, |t, a| {
                         if t >= start && t <= to && a.n > 0 {
                             rows.push((t, a));
