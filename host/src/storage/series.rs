@@ -413,9 +413,24 @@ impl Series {
         for series in full {
             seal_into(&mut tree_batch, &mut head, series);
         }
-        // Checkpoint: seal partial heads pinning the oldest log entries, also when the head
-        // holds more samples than its memory budget (a big fleet gets shorter chunks).
-        while head.refs.len() > self.max_live_wal || head.total > self.max_head_samples {
+        // Over the memory budget (a big fleet gets shorter chunks): seal the fullest heads,
+        // just enough to fit. Sealing by oldest log entry instead took every miner polled in
+        // the same second, so a fleet sealed in lockstep waves of thousands of chunks, and the
+        // bursts fragmented the heap; fullest-first spreads a fleet's seals evenly over time.
+        if head.total > self.max_head_samples {
+            let mut sizes: Vec<(usize, u32)> =
+                head.samples.iter().map(|(s, v)| (v.len(), *s)).collect();
+            sizes.sort_unstable_by(|a, b| b.cmp(a));
+            for (_, series) in sizes {
+                if head.total <= self.max_head_samples {
+                    break;
+                }
+                seal_into(&mut tree_batch, &mut head, series);
+            }
+        }
+        // Checkpoint: seal partial heads pinning the oldest log entries (a miner that stopped
+        // reporting must not keep old log segments alive).
+        while head.refs.len() > self.max_live_wal {
             let Some(oldest) = head.refs.keys().next().copied() else {
                 break;
             };
