@@ -3,13 +3,14 @@
 //! glibc keeps freed memory in its arenas for reuse. Compiling plugins (Cranelift, at start
 //! and on hot reload) and large transient buffers leave pages free there that the daemon may
 //! not need again for a long time. `malloc_trim` returns them; the daemon calls it after
-//! loading plugins and once a minute. Measured at 1,000 simulated miners: about 3 MB of RSS
-//! (67 -> 64 MB); the large win at 10,000 miners came from streaming `/metrics`.
+//! loading plugins and every 20 s. At 10,000 simulated miners, trimming every 60 s let RSS saw
+//! between 210 and 265 MB, every 20 s between 193 and 231 MB (`solomon bench daemon`, traced
+//! for 300 s); at 1,000 miners a trim saves about 3 MB (67 -> 64 MB).
 
 use std::time::Duration;
 
 /// How often the daemon trims.
-pub const TRIM_EVERY: Duration = Duration::from_secs(60);
+pub const TRIM_EVERY: Duration = Duration::from_secs(20);
 
 /// Returns free allocator pages to the system (glibc only; elsewhere a no-op).
 pub fn release_free_memory() {
