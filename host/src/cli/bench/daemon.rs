@@ -204,6 +204,9 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
         sim_cpu * 1e6 / dp
     );
     println!("  daemon RSS: {:.1} MB", rss_alone as f64 / 1024.0);
+    if args.steady_seconds > 0 {
+        steady_state(addr, Duration::from_secs(args.steady_seconds)).await?;
+    }
 
     // With WebSocket clients, in a child process of their own like the simulator, so the
     // daemon's CPU and RSS are its own.
@@ -238,6 +241,36 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
     daemon.await.context("daemon task")??;
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Keeps the daemon polling for `span`, reading its RSS every 10 s, then prints the range and
+/// the CPU per poll over the whole span.
+async fn steady_state(addr: SocketAddr, span: Duration) -> anyhow::Result<()> {
+    let (p0, c0, t0) = (polls(addr).await?, cpu("self"), Instant::now());
+    let (mut low, mut high, mut last) = (u64::MAX, 0, 0);
+    while t0.elapsed() < span {
+        tokio::time::sleep(Duration::from_secs(10).min(span.saturating_sub(t0.elapsed()))).await;
+        last = status_kib("self", "VmRSS").unwrap_or(0);
+        low = low.min(last);
+        high = high.max(last);
+    }
+    let (p1, c1, secs) = (polls(addr).await?, cpu("self"), t0.elapsed().as_secs_f64());
+    let dp = (p1 - p0).max(1) as f64;
+    let per_poll = match (c0, c1) {
+        (Some(a), Some(b)) => (b - a).as_secs_f64() * 1e6 / dp,
+        _ => f64::NAN,
+    };
+    println!(
+        "  over {:.0} s more: RSS {:.1}-{:.1} MB (read every 10 s), last {:.1} MB; {:.0} polls/s; daemon CPU {:.1} µs per poll, {:.1}% of 2 cores",
+        secs,
+        low as f64 / 1024.0,
+        high as f64 / 1024.0,
+        last as f64 / 1024.0,
+        dp / secs,
+        per_poll,
+        per_poll * dp / secs / 1e6 * 100.0 / 2.0
+    );
     Ok(())
 }
 

@@ -5,18 +5,21 @@
 //!   `solomon probe` process, and a /24 scan.
 //! - `daemon`: the whole daemon against a simulated fleet of 1,000 and 10,000 miners in a
 //!   separate process: polls per second, CPU per poll, change-to-WebSocket latency, RSS.
+//! - `storage`: a fleet's history in fast-forward under a fake clock, hour by simulated hour:
+//!   RSS and files as the database grows.
 //! - `ws-clients`: the WebSocket clients of `daemon`, which runs them as a child process.
 
 mod clients;
 mod daemon;
 mod drivers;
 mod proc;
+mod storage;
 
 /// Options of `solomon bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// What to measure.
-    #[arg(value_parser = ["drivers", "daemon", "ws-clients"])]
+    #[arg(value_parser = ["drivers", "daemon", "storage", "ws-clients"])]
     pub what: String,
     /// `drivers`: polls per miner kind.
     #[arg(long, default_value_t = 2000)]
@@ -24,15 +27,23 @@ pub struct BenchArgs {
     /// `drivers`: fresh `solomon probe` processes to time.
     #[arg(long, default_value_t = 20)]
     pub processes: usize,
-    /// `daemon`: fleet sizes to run, one after the other.
+    /// `daemon`, `storage`: fleet sizes to run, one after the other.
     #[arg(long = "miners", default_values_t = [1000, 10000])]
     pub fleets: Vec<usize>,
-    /// `daemon`: seconds between polls of each miner.
+    /// `storage`: simulated hours of history to write.
+    #[arg(long, default_value_t = 24)]
+    pub hours: u64,
+    /// `daemon`, `storage`: seconds between polls of each miner.
     #[arg(long, default_value_t = 5)]
     pub poll_seconds: u64,
     /// `daemon`: seconds of each measured window.
     #[arg(long, default_value_t = 30)]
     pub seconds: u64,
+    /// `daemon`: after the first window, this many seconds more of polling with RSS read every
+    /// 10 s. A big fleet's memory settles only once its in-memory heads fill and sealing
+    /// starts (about 100 s at 10,000 miners), after a 30 s window.
+    #[arg(long, default_value_t = 0)]
+    pub steady_seconds: u64,
     /// `daemon`: WebSocket clients subscribed to the fleet.
     #[arg(long, default_value_t = 100)]
     pub clients: usize,
@@ -48,6 +59,7 @@ pub struct BenchArgs {
 pub async fn bench(args: BenchArgs) -> anyhow::Result<i32> {
     match args.what.as_str() {
         "daemon" => daemon::bench(&args).await,
+        "storage" => storage::bench(&args).await,
         "ws-clients" => {
             let addr = args
                 .addr
