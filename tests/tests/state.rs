@@ -305,55 +305,119 @@ async fn rollups_outlive_raw_data_and_answer_long_ranges() {
 }
 
 /// Chunks of 16 samples at 10 s span 160 s: several seal into one 5-minute bucket, and many
-/// into one hour. Every one of them must count in the rollups.
+/// into one hour. Every sample must count in the rollups, first aggregated from raw chunks,
+/// then from the blocks the day was rolled up into once raw retention passed, and after reopen.
 #[tokio::test]
-async fn rollups_count_every_chunk_sealed_inside_one_bucket() {
+async fn rollups_count_every_sample_before_and_after_their_day_is_rolled_up() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let s = storage(dir.path(), Arc::new(FakeClock::new(T0 + DAY)));
+    let clock = Arc::new(FakeClock::new(T0 + DAY));
+    let s = storage(dir.path(), clock.clone());
     let hashrate = |i: u64| (i * 7 % 50) as f64;
     for i in 0..360u64 {
         s.ingest(&[record("a", T0 + i * 10_000, hashrate(i))])
             .await
             .expect("ingest");
     }
-    for (res, bucket) in [
-        (Resolution::FiveMinutes, FIVE_MIN_MS),
-        (Resolution::Hour, HOUR_MS),
-    ] {
-        let points = s
-            .history("a", Metric::Hashrate, T0, T0 + HOUR_MS - 1, res)
-            .expect("query");
-        let expected: Vec<(u64, f64, f64, f64)> = (0..HOUR_MS / bucket)
-            .map(|b| {
-                let v: Vec<f64> = (b * bucket / 10_000..(b + 1) * bucket / 10_000)
-                    .map(hashrate)
-                    .collect();
-                let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-                let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                (
-                    T0 + b * bucket,
-                    min,
-                    v.iter().sum::<f64>() / v.len() as f64,
-                    max,
-                )
-            })
-            .collect();
-        let got: Vec<(u64, f64, f64, f64)> = points
-            .iter()
-            .map(|p| (p.ts_ms, p.min, p.avg, p.max))
-            .collect();
-        assert_eq!(got.len(), expected.len(), "{res:?}");
-        // Averages are stored as f32.
-        for (g, e) in got.iter().zip(&expected) {
-            assert!(
-                g.0 == e.0
-                    && g.1 == e.1
-                    && g.3 == e.3
-                    && (g.2 - e.2).abs() < 1e-6 * e.2.abs().max(1.0),
-                "{res:?}: got {g:?}, expected {e:?}"
-            );
+    let check = |s: &Storage, when: &str| {
+        for (res, bucket) in [
+            (Resolution::FiveMinutes, FIVE_MIN_MS),
+            (Resolution::Hour, HOUR_MS),
+        ] {
+            let points = s
+                .history("a", Metric::Hashrate, T0, T0 + HOUR_MS - 1, res)
+                .expect("query");
+            let expected: Vec<(u64, f64, f64, f64)> = (0..HOUR_MS / bucket)
+                .map(|b| {
+                    let v: Vec<f64> = (b * bucket / 10_000..(b + 1) * bucket / 10_000)
+                        .map(hashrate)
+                        .collect();
+                    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+                    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    (
+                        T0 + b * bucket,
+                        min,
+                        v.iter().sum::<f64>() / v.len() as f64,
+                        max,
+                    )
+                })
+                .collect();
+            let got: Vec<(u64, f64, f64, f64)> = points
+                .iter()
+                .map(|p| (p.ts_ms, p.min, p.avg, p.max))
+                .collect();
+            assert_eq!(got.len(), expected.len(), "{when}, {res:?}");
+            // Rolled-up averages are stored as f32.
+            for (g, e) in got.iter().zip(&expected) {
+                assert!(
+                    g.0 == e.0
+                        && g.1 == e.1
+                        && g.3 == e.3
+                        && (g.2 - e.2).abs() < 1e-6 * e.2.abs().max(1.0),
+                    "{when}, {res:?}: got {g:?}, expected {e:?}"
+                );
+            }
         }
+    };
+    check(&s, "raw");
+    clock.set(T0 + 9 * DAY);
+    let pruned = s.prune().expect("prune");
+    assert!(pruned.chunks >= 22, "{pruned:?}");
+    // Rolled up and deleted, but for the last 8 samples: never sealed into a 16-sample chunk,
+    // they are still in memory and in the write-ahead log.
+    assert_eq!(
+        s.history("a", Metric::Hashrate, T0, T0 + DAY, Resolution::Raw)
+            .expect("query")
+            .len(),
+        8
+    );
+    check(&s, "rolled up");
+    drop(s);
+    check(&storage(dir.path(), clock), "reopened");
+}
+
+/// A chunk that crosses the day boundary being rolled up keeps its newer samples raw.
+#[tokio::test]
+async fn rolling_up_a_day_keeps_the_newer_part_of_a_chunk_that_crosses_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(FakeClock::new(T0));
+    let s = storage(dir.path(), clock.clone());
+    // T0 is 08:00 UTC: 16 samples a minute apart around the next midnight, one chunk.
+    let midnight = T0 + 16 * HOUR_MS;
+    for i in 0..16u64 {
+        s.ingest(&[record("a", midnight - 8 * 60_000 + i * 60_000, i as f64)])
+            .await
+            .expect("ingest");
     }
+    let five_min = |s: &Storage| {
+        s.history(
+            "a",
+            Metric::Hashrate,
+            midnight - HOUR_MS,
+            midnight + HOUR_MS,
+            Resolution::FiveMinutes,
+        )
+        .expect("query")
+        .iter()
+        .map(|p| (p.ts_ms, p.min, p.max))
+        .collect::<Vec<_>>()
+    };
+    let before = five_min(&s);
+    assert_eq!(before.len(), 4, "{before:?}");
+    // Raw retention (7 days) reaches just past that midnight: the day before it is rolled up.
+    clock.set(midnight + 7 * DAY + HOUR_MS);
+    assert_eq!(s.prune().expect("prune").chunks, 1);
+    let raw: Vec<f64> = s
+        .history("a", Metric::Hashrate, 0, u64::MAX, Resolution::Raw)
+        .expect("query")
+        .iter()
+        .map(|p| p.avg)
+        .collect();
+    assert_eq!(raw, (8..16).map(|i| i as f64).collect::<Vec<_>>());
+    assert_eq!(
+        five_min(&s),
+        before,
+        "the same rows, half rolled up, half raw"
+    );
 }
 
 #[tokio::test]
@@ -531,6 +595,44 @@ fn a_newer_schema_is_refused() {
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("opened a newer schema"),
     }
+}
+
+#[tokio::test]
+async fn a_schema_1_database_is_migrated_at_open_and_keeps_its_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(FakeClock::new(T0 + DAY));
+    {
+        let s = storage(dir.path(), clock.clone());
+        for i in 0..40u64 {
+            s.ingest(&[record("a", T0 + i * 10_000, i as f64)])
+                .await
+                .expect("ingest");
+        }
+    }
+    let schema = |v: Option<u32>| {
+        let db = sled::open(dir.path()).expect("sled");
+        let meta = db.open_tree("meta").expect("tree");
+        if let Some(v) = v {
+            meta.insert("schema_version", &v.to_be_bytes())
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        let found = meta.get("schema_version").expect("read").expect("set");
+        u32::from_be_bytes(found.as_ref().try_into().expect("4 bytes"))
+    };
+    assert_eq!(schema(Some(1)), 1);
+    let s = storage(dir.path(), clock);
+    let raw = s
+        .history("a", Metric::Hashrate, 0, u64::MAX, Resolution::Raw)
+        .expect("query");
+    assert_eq!(raw.len(), 40);
+    let hour = s
+        .history("a", Metric::Hashrate, 0, u64::MAX, Resolution::Hour)
+        .expect("query");
+    assert_eq!(hour.len(), 1);
+    assert_eq!((hour[0].min, hour[0].max), (0.0, 39.0));
+    drop(s);
+    assert_eq!(schema(None), solomon_host::storage::SCHEMA_VERSION);
 }
 
 #[tokio::test]

@@ -37,13 +37,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The schema this build writes. Older databases are migrated at open; newer ones refused.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A step from one schema version to the next.
 type Migration = fn(&sled::Db) -> Result<(), StorageError>;
 
-/// Migrations from version `i + 1` to `i + 2` (none yet: version 1 is the first).
-const MIGRATIONS: &[Migration] = &[];
+/// Migrations from version `i + 1` to `i + 2`.
+const MIGRATIONS: &[Migration] =
+    &[|db| series::migrate_per_chunk_rollups(&db.open_tree("series")?)];
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -193,7 +194,7 @@ impl StorageConfig {
 /// What [`Storage::prune`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
-    /// Raw chunks.
+    /// Raw chunks rolled up and deleted.
     pub chunks: usize,
     /// 5-minute rollup blocks.
     pub minute: usize,
@@ -430,14 +431,15 @@ impl Storage {
         }
     }
 
-    /// Deletes history past its retention.
+    /// Rolls raw history past its retention up into 5-minute and hourly rows, and deletes rows
+    /// past theirs.
     pub fn prune(&self) -> Result<Pruned, StorageError> {
         let now = self.config.clock.now_ms();
         let cutoff = |d: Duration| now.saturating_sub(d.as_millis() as u64);
         Ok(Pruned {
-            chunks: self
-                .series
-                .prune(Resolution::Raw, cutoff(self.config.raw_retention))?,
+            // Raw samples are not deleted but rolled up, whole days at a time: raw history is
+            // kept between its retention and a day more.
+            chunks: self.series.roll_up(cutoff(self.config.raw_retention))?,
             minute: self.series.prune(
                 Resolution::FiveMinutes,
                 cutoff(self.config.five_min_retention),

@@ -21,14 +21,16 @@ pub struct Agg {
 }
 
 impl Agg {
-    const EMPTY: Agg = Agg {
+    /// No value yet.
+    pub const EMPTY: Agg = Agg {
         min: f64::NAN,
         avg: f64::NAN,
         max: f64::NAN,
         n: 0,
     };
 
-    fn add(&mut self, v: f64) {
+    /// Adds one value (NaN: not reported, ignored).
+    pub fn add(&mut self, v: f64) {
         if v.is_nan() {
             return;
         }
@@ -112,6 +114,47 @@ pub fn encode_rows(rows: &[Row]) -> Vec<u8> {
     out
 }
 
+/// Decodes every row of encoded rows.
+pub fn decode_rows(buf: &[u8]) -> Result<Vec<Row>, CodecError> {
+    let (mut r, ts) = read_head(buf)?;
+    let mut rows: Vec<Row> = ts
+        .into_iter()
+        .map(|ts_ms| Row {
+            ts_ms,
+            aggs: [Agg::EMPTY; METRICS],
+        })
+        .collect();
+    for m in 0..METRICS {
+        for row in rows.iter_mut() {
+            row.aggs[m].n = u32::try_from(r.varint()?).map_err(|_| CodecError("count overflow"))?;
+        }
+        let n = rows.len();
+        decode_values(&mut r, n, |i, v| rows[i].aggs[m].min = v)?;
+        decode_values(&mut r, n, |i, v| rows[i].aggs[m].avg = v)?;
+        decode_values(&mut r, n, |i, v| rows[i].aggs[m].max = v)?;
+    }
+    Ok(rows)
+}
+
+/// Both sets of rows in one, sorted by time; rows of the same bucket are merged.
+pub fn merge_rows(a: Vec<Row>, b: Vec<Row>) -> Vec<Row> {
+    let mut all = a;
+    all.extend(b);
+    all.sort_by_key(|r| r.ts_ms);
+    let mut out: Vec<Row> = Vec::with_capacity(all.len());
+    for row in all {
+        match out.last_mut() {
+            Some(last) if last.ts_ms == row.ts_ms => {
+                for (x, y) in last.aggs.iter_mut().zip(row.aggs) {
+                    *x = x.merge(y);
+                }
+            }
+            _ => out.push(row),
+        }
+    }
+    out
+}
+
 /// Decodes the timestamps and one metric's aggregates of encoded rows.
 pub fn decode_rows_column(
     buf: &[u8],
@@ -166,6 +209,13 @@ mod tests {
         let mut back = Vec::new();
         decode_rows_column(&encode_rows(&rows), 0, |t, a| back.push((t, a))).expect("decodes");
         assert_eq!(back, vec![(0, rows[0].aggs[0]), (60_000, rows[1].aggs[0])]);
+        assert_eq!(
+            decode_rows(&encode_rows(&rows)).expect("decodes")[1].aggs[0],
+            rows[1].aggs[0]
+        );
+        let both = merge_rows(rows.clone(), aggregate(&[s(30_000, 5.0)], 60_000));
+        assert_eq!(both.len(), 2, "the same bucket merges");
+        assert_eq!((both[0].aggs[0].n, both[0].aggs[0].max), (4, 5.0));
         let merged = rows[0].aggs[0].merge(Agg {
             min: 0.0,
             avg: 6.0,

@@ -4,23 +4,30 @@
 //! |---|---|
 //! | `i` + miner id | the miner's u32 series number |
 //! | `c` + u32 + first ts | last ts (BE u64) + a chunk of samples ([`super::codec`]) |
-//! | `m` / `h` + u32 + first ts | last bucket (BE u64) + 5-minute / 1-hour rollup rows of that chunk |
-//!
+//! | `m` + u32 + day start | last bucket (BE u64) + that day's 5-minute rollup rows |
+//! | `h` + u32 + 30-day period start | last bucket (BE u64) + that period's 1-hour rollup rows |
 //! | `s` + u32 | the highest write sequence sealed into its chunks (BE u64) |
 //!
 //! Unsealed samples live in memory (the head) and in the write-ahead log ([`super::wal`]),
 //! which replays them at open, skipping what the `s` watermarks say is already sealed. Every
 //! ingest appends one log entry and applies one sled batch: a miner whose unsealed samples
-//! reach the chunk size is sealed in that batch (chunk, rollups and watermark together).
+//! reach the chunk size is sealed in that batch (chunk and watermark together).
 //!
-//! One sled key per ~128 samples of a miner: sled's per-key overhead (hundreds of bytes) is
-//! spread thin, which is what keeps a stored record small. So that a miner that stops
+//! sled keeps about 200 bytes of memory for every tree node, resident or not, and a leaf holds
+//! at most 16 keys: memory grows with the number of keys stored. So keys are few and large.
+//! One key per ~128 samples of a miner (fewer samples for big fleets, whose heads are bounded).
+//! Rollups are not written as chunks seal: rollup queries over raw retention aggregate the raw
+//! samples, and [`Series::roll_up`] turns whole days of raw samples leaving retention into one
+//! 5-minute block per day and one hourly block per 30 days, deleting the raw chunks in the same
+//! batch. Raw samples and rollup rows never cover the same sample. So that a miner that stops
 //! reporting cannot pin old log segments forever, a checkpoint seals the partial heads that
 //! hold samples of the oldest log entries once too many are live.
 
 use super::codec::{Reader, decode_chunk, decode_column, encode_chunk, put_varint};
 use super::metrics::{Metric, Sample};
-use super::rollup::{Agg, aggregate, decode_rows_column, encode_rows};
+use super::rollup::{
+    Agg, Row, aggregate, decode_rows, decode_rows_column, encode_rows, merge_rows,
+};
 use super::wal::{Entry, Wal};
 use super::{Point, Resolution, StorageError};
 use parking_lot::{Mutex, RwLock};
@@ -37,6 +44,10 @@ const HOUR: u8 = b'h';
 pub const FIVE_MIN_MS: u64 = 300_000;
 /// 1 hour in ms.
 pub const HOUR_MS: u64 = 3_600_000;
+/// 1 day in ms: raw samples are rolled up a whole day at a time, into one 5-minute block.
+pub const DAY_MS: u64 = 86_400_000;
+/// Hourly rows of 30 days share one block.
+const HOUR_BLOCK_MS: u64 = 30 * DAY_MS;
 
 fn key(prefix: u8, series: u32, ts: u64) -> [u8; 13] {
     let mut k = [0u8; 13];
@@ -57,8 +68,8 @@ fn keep_last_per_ts<T>(v: &mut Vec<T>, ts: impl Fn(&T) -> u64) {
     v.reverse();
 }
 
-/// Seals the whole head of `series` into `batch`: chunk, rollups, and the watermark that tells
-/// replay these log entries are done.
+/// Seals the whole head of `series` into `batch`: the chunk, and the watermark that tells replay
+/// these log entries are done.
 fn seal_into(batch: &mut sled::Batch, head: &mut Head, series: u32) {
     let pending = head.samples.remove(&series).unwrap_or_default();
     head.total = head.total.saturating_sub(pending.len());
@@ -70,17 +81,6 @@ fn seal_into(batch: &mut sled::Batch, head: &mut Head, series: u32) {
         &key(CHUNK, series, first.ts_ms)[..],
         value_with_last(last.ts_ms, encode_chunk(&samples)),
     );
-    for (prefix, bucket) in [(MINUTE, FIVE_MIN_MS), (HOUR, HOUR_MS)] {
-        let rows = aggregate(&samples, bucket);
-        if let Some(l) = rows.last() {
-            // Keyed like the chunk, by its first sample, not by its first bucket: chunks shorter
-            // than a bucket (big fleets seal early) would otherwise overwrite each other's rows.
-            batch.insert(
-                &key(prefix, series, first.ts_ms)[..],
-                value_with_last(l.ts_ms, encode_rows(&rows)),
-            );
-        }
-    }
     // Sealing takes the whole head, so every entry up to the newest here is done for `series`.
     if let Some(max_seq) = pending.iter().map(|(_, q)| *q).max() {
         let mut k = vec![SEALED];
@@ -203,6 +203,51 @@ fn decode_wal(buf: &[u8]) -> Result<Vec<(String, Sample)>, StorageError> {
         return Err(StorageError::Corrupt("wal sample count"));
     }
     Ok(names.into_iter().zip(samples).collect())
+}
+
+/// Schema 1 -> 2: schema 1 wrote rollup rows for every sealed chunk, also for chunks still
+/// held raw; schema 2 aggregates raw samples at query time. Rows of buckets that raw chunks
+/// still cover are deleted so they are not counted twice (the one bucket a retention cut split
+/// keeps only its raw part).
+pub fn migrate_per_chunk_rollups(tree: &sled::Tree) -> Result<(), StorageError> {
+    let mut batch = sled::Batch::default();
+    for item in tree.scan_prefix([ID]) {
+        let (_, v) = item?;
+        let series = v
+            .as_ref()
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_err(|_| StorageError::Corrupt("series id"))?;
+        let mut chunk_prefix = vec![CHUNK];
+        chunk_prefix.extend_from_slice(&series.to_be_bytes());
+        let Some(first_raw) = tree
+            .scan_prefix(&chunk_prefix)
+            .next()
+            .transpose()?
+            .and_then(|(k, _)| ts_of(&k))
+        else {
+            continue;
+        };
+        for (prefix, bucket) in [(MINUTE, FIVE_MIN_MS), (HOUR, HOUR_MS)] {
+            let cut = first_raw - first_raw % bucket;
+            for item in tree.range(key(prefix, series, 0)..=key(prefix, series, u64::MAX)) {
+                let (k, v) = item?;
+                let (last, body) = split_last(&v)?;
+                if last < cut {
+                    continue;
+                }
+                let kept: Vec<Row> = decode_rows(body)?
+                    .into_iter()
+                    .filter(|r| r.ts_ms < cut)
+                    .collect();
+                match kept.last() {
+                    Some(l) => batch.insert(k, value_with_last(l.ts_ms, encode_rows(&kept))),
+                    None => batch.remove(k),
+                }
+            }
+        }
+    }
+    Ok(tree.apply_batch(batch)?)
 }
 
 impl Series {
@@ -513,10 +558,10 @@ impl Series {
         res: Resolution,
     ) -> Result<Vec<Point>, StorageError> {
         let m = metric.index();
-        let head: Vec<Sample> = self.head_samples(series, from, to);
         let mut out: Vec<Point> = Vec::new();
         match res {
             Resolution::Raw => {
+                let head: Vec<Sample> = self.head_samples(series, from, to);
                 self.blocks(CHUNK, series, from, to, |body| {
                     decode_column(body, m, |t, v| {
                         if t >= from && t <= to && !v.is_nan() {
@@ -535,30 +580,57 @@ impl Series {
                 keep_last_per_ts(&mut out, |p| p.ts_ms);
             }
             Resolution::FiveMinutes | Resolution::Hour => {
-                let (prefix, bucket) = if res == Resolution::FiveMinutes {
-                    (MINUTE, FIVE_MIN_MS)
+                let (prefix, bucket, span) = if res == Resolution::FiveMinutes {
+                    (MINUTE, FIVE_MIN_MS, DAY_MS)
                 } else {
-                    (HOUR, HOUR_MS)
+                    (HOUR, HOUR_MS, HOUR_BLOCK_MS)
                 };
                 let start = from - from % bucket;
-                // A block is keyed by its first sample, which may lie after `to` in the bucket
-                // that holds `to`.
-                let reach = (to - to % bucket).saturating_add(bucket - 1);
+                let end = (to - to % bucket).saturating_add(bucket - 1);
                 let mut rows: Vec<(u64, Agg)> = Vec::new();
-                self.blocks(prefix, series, start, reach, |body| {
-                    decode_rows_column(body, m, |t, a| {
-                        if t >= start && t <= to && a.n > 0 {
-                            rows.push((t, a));
+                // Rolled-up days. Blocks written before rollups were per day (schema 1) may
+                // start inside a newer block's span, so scan back a whole span.
+                for item in self.tree.range(
+                    key(prefix, series, start.saturating_sub(span))..=key(prefix, series, end),
+                ) {
+                    let (_, v) = item?;
+                    let (last, body) = split_last(&v)?;
+                    if last >= start {
+                        decode_rows_column(body, m, |t, a| {
+                            if t >= start && t <= to && a.n > 0 {
+                                rows.push((t, a));
+                            }
+                        })?;
+                    }
+                }
+                // Raw samples not yet rolled up, whole buckets.
+                let mut raw: Vec<(u64, f64)> = Vec::new();
+                self.blocks(CHUNK, series, start, end, |body| {
+                    decode_column(body, m, |t, v| {
+                        if t >= start && t <= end {
+                            raw.push((t, v));
                         }
                     })?;
                     Ok(())
                 })?;
-                rows.extend(
-                    aggregate(&head, bucket)
-                        .into_iter()
-                        .map(|r| (r.ts_ms, r.aggs[m]))
-                        .filter(|(_, a)| a.n > 0),
+                raw.extend(
+                    self.head_samples(series, start, end)
+                        .iter()
+                        .map(|s| (s.ts_ms, s.values[m])),
                 );
+                raw.sort_by_key(|(t, _)| *t);
+                keep_last_per_ts(&mut raw, |(t, _)| *t);
+                let mut raw_rows: Vec<(u64, Agg)> = Vec::new();
+                for (t, v) in raw {
+                    let b = t - t % bucket;
+                    if raw_rows.last().is_none_or(|(lt, _)| *lt != b) {
+                        raw_rows.push((b, Agg::EMPTY));
+                    }
+                    if let Some((_, a)) = raw_rows.last_mut() {
+                        a.add(v);
+                    }
+                }
+                rows.extend(raw_rows.into_iter().filter(|(t, a)| *t <= to && a.n > 0));
                 rows.sort_by_key(|(t, _)| *t);
                 // A bucket split across blocks appears more than once.
                 let mut merged: Vec<(u64, Agg)> = Vec::with_capacity(rows.len());
@@ -580,6 +652,77 @@ impl Series {
             }
         }
         Ok(out)
+    }
+
+    /// Rolls every raw sample before `before` (a day boundary) up into 5-minute and hourly
+    /// blocks and deletes those raw chunks, one series per atomic batch; a chunk that reaches
+    /// past `before` keeps its newer samples. Returns the raw chunks removed.
+    pub fn roll_up(&self, before: u64) -> Result<usize, StorageError> {
+        let before = before - before % DAY_MS;
+        let series: Vec<u32> = self.ids.read().values().copied().collect();
+        let mut removed = 0;
+        for s in series {
+            // Holding the writers' lock: an ingest must not seal into this range meanwhile.
+            let _writers = self.head.lock();
+            let mut batch = sled::Batch::default();
+            let mut samples: Vec<Sample> = Vec::new();
+            let mut tail: Vec<Sample> = Vec::new();
+            for item in self.tree.range(key(CHUNK, s, 0)..key(CHUNK, s, before)) {
+                let (k, v) = item?;
+                let (last, body) = split_last(&v)?;
+                let chunk = decode_chunk(body)?;
+                if last >= before {
+                    tail.extend(chunk.iter().filter(|x| x.ts_ms >= before));
+                }
+                samples.extend(chunk.into_iter().filter(|x| x.ts_ms < before));
+                batch.remove(k);
+                removed += 1;
+            }
+            if samples.is_empty() && tail.is_empty() {
+                continue;
+            }
+            if let Some(first) = tail.iter().map(|x| x.ts_ms).min() {
+                let k = key(CHUNK, s, first);
+                if let Some(v) = self.tree.get(k)? {
+                    // A late write made another chunk start there: keep both.
+                    tail.extend(decode_chunk(split_last(&v)?.1)?);
+                }
+                tail.sort_by_key(|x| x.ts_ms);
+                keep_last_per_ts(&mut tail, |x| x.ts_ms);
+                let last = tail.last().map_or(first, |x| x.ts_ms);
+                batch.insert(&k[..], value_with_last(last, encode_chunk(&tail)));
+            }
+            samples.sort_by_key(|x| x.ts_ms);
+            keep_last_per_ts(&mut samples, |x| x.ts_ms);
+            for (prefix, bucket, span) in [
+                (MINUTE, FIVE_MIN_MS, DAY_MS),
+                (HOUR, HOUR_MS, HOUR_BLOCK_MS),
+            ] {
+                let rows = aggregate(&samples, bucket);
+                let mut i = 0;
+                while i < rows.len() {
+                    let block = rows[i].ts_ms - rows[i].ts_ms % span;
+                    let n = rows[i..]
+                        .iter()
+                        .take_while(|r| r.ts_ms - r.ts_ms % span == block)
+                        .count();
+                    let k = key(prefix, s, block);
+                    let mut group: Vec<Row> = rows[i..i + n].to_vec();
+                    if let Some(v) = self.tree.get(k)? {
+                        // Rolled up before (a late sample, or an earlier day of the period).
+                        group = merge_rows(decode_rows(split_last(&v)?.1)?, group);
+                    }
+                    if let Some(l) = group.last() {
+                        batch.insert(&k[..], value_with_last(l.ts_ms, encode_rows(&group)));
+                    }
+                    i += n;
+                }
+            }
+            self.tree.apply_batch(batch)?;
+            // A query that read across the move is not kept in the cache.
+            self.marks.write().entry(s).or_default().late += 1;
+        }
+        Ok(removed)
     }
 
     /// Deletes blocks of `prefix` that end before `cutoff`; returns how many.
@@ -621,5 +764,73 @@ impl Series {
         out.sort_by_key(|s| s.ts_ms);
         keep_last_per_ts(&mut out, |s| s.ts_ms);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::metrics::METRICS;
+
+    fn minute(m: u64) -> Sample {
+        let mut values = [f64::NAN; METRICS];
+        values[0] = m as f64;
+        Sample {
+            ts_ms: m * 60_000,
+            values,
+        }
+    }
+
+    fn row_times(tree: &sled::Tree, prefix: u8) -> Vec<u64> {
+        let mut out = Vec::new();
+        for item in tree.scan_prefix([prefix]) {
+            let (_, v) = item.expect("read");
+            let body = split_last(&v).expect("value").1;
+            out.extend(decode_rows(body).expect("rows").iter().map(|r| r.ts_ms));
+        }
+        out
+    }
+
+    #[test]
+    fn migration_drops_schema_1_rows_that_raw_chunks_still_cover() {
+        let db = sled::Config::new().temporary(true).open().expect("sled");
+        let tree = db.open_tree("series").expect("tree");
+        tree.insert([ID, b'a'], &1u32.to_be_bytes()).expect("id");
+        // Minutes 0-62 were pruned from raw long ago; minutes 63-90 are still raw. Schema 1
+        // wrote rollup rows for every chunk, keyed by its first bucket.
+        let chunks: [Vec<Sample>; 3] = [
+            (0..30).map(minute).collect(),
+            (30..63).map(minute).collect(),
+            (63..91).map(minute).collect(),
+        ];
+        let raw = &chunks[2];
+        tree.insert(
+            &key(CHUNK, 1, raw[0].ts_ms)[..],
+            value_with_last(raw[raw.len() - 1].ts_ms, encode_chunk(raw)),
+        )
+        .expect("chunk");
+        for chunk in &chunks {
+            for (prefix, bucket) in [(MINUTE, FIVE_MIN_MS), (HOUR, HOUR_MS)] {
+                let rows = aggregate(chunk, bucket);
+                tree.insert(
+                    &key(prefix, 1, rows[0].ts_ms)[..],
+                    value_with_last(rows[rows.len() - 1].ts_ms, encode_rows(&rows)),
+                )
+                .expect("rows");
+            }
+        }
+        migrate_per_chunk_rollups(&tree).expect("migrates");
+        // Buckets from minute 60 on are aggregated from the raw chunk now; the rows before
+        // stay, also those of a block that reached past that bucket.
+        let five: Vec<u64> = (0..12).map(|i| i * FIVE_MIN_MS).collect();
+        let mut got = row_times(&tree, MINUTE);
+        got.sort_unstable();
+        assert_eq!(got, five);
+        assert_eq!(row_times(&tree, HOUR), vec![0]);
+        assert_eq!(
+            tree.scan_prefix([CHUNK]).count(),
+            1,
+            "raw chunks are untouched"
+        );
     }
 }
