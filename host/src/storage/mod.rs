@@ -10,6 +10,7 @@ mod alerts;
 mod cache;
 mod codec;
 mod durability;
+mod head;
 mod metrics;
 mod miners;
 mod mutes;
@@ -142,9 +143,9 @@ pub struct StorageConfig {
     /// Write-ahead log entries (one per ingest call) allowed live before partial heads are
     /// sealed.
     pub max_live_wal: usize,
-    /// Unsealed samples held in memory across all miners before the oldest partial heads are
-    /// sealed: bounds memory for big fleets (~100 bytes a sample), at the cost of shorter
-    /// chunks for them.
+    /// Unsealed samples held in memory across all miners before the fullest heads are sealed:
+    /// bounds memory for big fleets (heads are delta-encoded, ~35 bytes a sample), at the
+    /// cost of shorter chunks for them.
     pub max_head_samples: usize,
     /// Size of a write-ahead log segment file.
     pub wal_segment_bytes: u64,

@@ -24,6 +24,7 @@
 //! hold samples of the oldest log entries once too many are live.
 
 use super::codec::{Reader, decode_chunk, decode_column, encode_chunk, put_varint};
+use super::head::Pending;
 use super::metrics::{Metric, Sample};
 use super::rollup::{
     Agg, Row, aggregate, decode_rows, decode_rows_column, encode_rows, merge_rows,
@@ -71,7 +72,11 @@ fn keep_last_per_ts<T>(v: &mut Vec<T>, ts: impl Fn(&T) -> u64) {
 /// Seals the whole head of `series` into `batch`: the chunk, and the watermark that tells replay
 /// these log entries are done.
 fn seal_into(batch: &mut sled::Batch, head: &mut Head, series: u32) {
-    let pending = head.samples.remove(&series).unwrap_or_default();
+    let pending = head
+        .samples
+        .remove(&series)
+        .map(|p| p.samples())
+        .unwrap_or_default();
     head.total = head.total.saturating_sub(pending.len());
     let samples: Vec<Sample> = pending.iter().map(|(s, _)| *s).collect();
     let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
@@ -104,7 +109,7 @@ pub struct Mark {
 /// Unsealed samples, each with the write sequence of the `w` key that holds it.
 #[derive(Default)]
 struct Head {
-    samples: HashMap<u32, Vec<(Sample, u64)>>,
+    samples: HashMap<u32, Pending>,
     /// Unsealed samples per live log entry (by write sequence).
     refs: BTreeMap<u64, usize>,
     /// Log segment of each live entry.
@@ -307,21 +312,18 @@ impl Series {
                 }
                 *head.refs.entry(entry.seq).or_default() += 1;
                 head.segments.insert(entry.seq, entry.segment);
-                let pending = head.samples.entry(series).or_default();
-                let pos = pending.partition_point(|(p, _)| p.ts_ms < s.ts_ms);
-                if pending.get(pos).is_some_and(|(p, _)| p.ts_ms == s.ts_ms) {
-                    let old = std::mem::replace(&mut pending[pos], (s, entry.seq)).1;
-                    head.release(old);
-                } else {
-                    pending.insert(pos, (s, entry.seq));
-                    head.total += 1;
+                match head.samples.entry(series).or_default().insert(s, entry.seq) {
+                    Some(old) => {
+                        head.release(old);
+                    }
+                    None => head.total += 1,
                 }
             }
         }
         tree.apply_batch(new_ids)?;
         let mut marks: HashMap<u32, Mark> = HashMap::new();
         for (series, samples) in &head.samples {
-            marks.entry(*series).or_default().head_ts = samples.last().map_or(0, |(s, _)| s.ts_ms);
+            marks.entry(*series).or_default().head_ts = samples.last_ts().unwrap_or(0);
         }
         wal.set_min_live(
             head.min_live_segment()
@@ -356,8 +358,9 @@ impl Series {
             .samples
             .get(&series)
             .map(|h| {
-                h.iter()
-                    .map(|(s, _)| *s)
+                h.samples()
+                    .into_iter()
+                    .map(|(s, _)| s)
                     .filter(|s| s.ts_ms >= from && s.ts_ms <= to)
                     .collect()
             })
@@ -432,13 +435,10 @@ impl Series {
                     late.push(*series);
                 }
                 *seen = (*seen).max(s.ts_ms);
-                let pos = pending.partition_point(|(p, _)| p.ts_ms < s.ts_ms);
-                if pending.get(pos).is_some_and(|(p, _)| p.ts_ms == s.ts_ms) {
-                    // Same time again: the newer write replaces the older one.
-                    released.push(std::mem::replace(&mut pending[pos], (*s, seq)).1);
-                } else {
-                    pending.insert(pos, (*s, seq));
-                    added += 1;
+                // Same time again: the newer write replaces the older one.
+                match pending.insert(*s, seq) {
+                    Some(old) => released.push(old),
+                    None => added += 1,
                 }
             }
             for old in released {
@@ -482,7 +482,8 @@ impl Series {
             let holders: Vec<u32> = head
                 .samples
                 .iter()
-                .filter(|(_, v)| v.iter().any(|(_, q)| *q == oldest))
+                // The oldest live entry is the smallest sequence any head holds.
+                .filter(|(_, v)| v.min_seq() == Some(oldest))
                 .map(|(s, _)| *s)
                 .collect();
             if holders.is_empty() {
