@@ -22,6 +22,19 @@ pub fn release_free_memory() {
     }
 }
 
+/// Bytes the allocator has handed out and not had back (glibc only): live heap, without the
+/// free memory the allocator keeps.
+pub fn heap_in_use() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 reads the allocator's own counters under its locks.
+        let m = unsafe { libc::mallinfo2() };
+        Some((m.uordblks + m.hblkhd) as u64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
+}
+
 /// Trims every [`TRIM_EVERY`] until the task is dropped or aborted.
 pub async fn trim_periodically() {
     let mut tick = tokio::time::interval(TRIM_EVERY);
