@@ -659,6 +659,10 @@ impl Series {
     /// blocks and deletes those raw chunks, one series per atomic batch; a chunk that reaches
     /// past `before` keeps its newer samples. Returns the raw chunks removed.
     pub fn roll_up(&self, before: u64) -> Result<usize, StorageError> {
+        if self.failed.load(std::sync::atomic::Ordering::SeqCst) {
+            // Memory may be ahead of sled: moving data now could lose what a restart replays.
+            return Err(StorageError::Failed);
+        }
         let before = before - before % DAY_MS;
         let series: Vec<u32> = self.ids.read().values().copied().collect();
         let mut removed = 0;
