@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// `storage`: simulated hours of history to write.
     #[arg(long, default_value_t = 24)]
     pub hours: u64,
+    /// `storage`: raw retention in hours (default: the daemon's 7 days), to reach the daily
+    /// roll-up of raw history sooner.
+    #[arg(long)]
+    pub raw_retention_hours: Option<u64>,
     /// `daemon`, `storage`: seconds between polls of each miner.
     #[arg(long, default_value_t = 5)]
     pub poll_seconds: u64,

@@ -47,6 +47,9 @@ async fn run(miners: usize, args: &BenchArgs) -> anyhow::Result<()> {
     // One fsync per ingest call, not a 5 ms group window: the clock here is not real time.
     config.flush = FlushPolicy::EveryWrite;
     config.clock = clock.clone();
+    if let Some(h) = args.raw_retention_hours {
+        config.raw_retention = std::time::Duration::from_secs(h * 3600);
+    }
     let storage = Arc::new(Storage::open(config)?);
     let ids: Vec<String> = (0..miners).map(|i| format!("m{i:05}")).collect();
     let per_call = (miners as u64 / args.poll_seconds.max(1)).max(1) as usize;
@@ -71,18 +74,21 @@ async fn run(miners: usize, args: &BenchArgs) -> anyhow::Result<()> {
             storage.ingest_samples(&batch).await?;
         }
         let s = storage.clone();
+        let pruning = Instant::now();
         let pruned = tokio::task::spawn_blocking(move || s.prune()).await??;
+        let pruning = pruning.elapsed();
         // As the daemon does (every 20 s; a simulated hour here takes about that).
         crate::memory::release_free_memory();
         let (sled_bytes, wal_bytes) = storage.size_on_disk_parts()?;
         println!(
-            "  hour {hour:>4}: RSS {:.1} MB (heap in use {:.1} MB); sled {:.1} MB, log {:.1} MB; {:.0} samples/s ingested; {} raw chunks rolled up",
+            "  hour {hour:>4}: RSS {:.1} MB (heap in use {:.1} MB); sled {:.1} MB, log {:.1} MB; {:.0} samples/s ingested; {} raw chunks rolled up in {:.2} s",
             status_kib("self", "VmRSS").unwrap_or(0) as f64 / 1024.0,
             crate::memory::heap_in_use().unwrap_or(0) as f64 / 1048576.0,
             sled_bytes as f64 / 1048576.0,
             wal_bytes as f64 / 1048576.0,
             (3600 * per_call) as f64 / began.elapsed().as_secs_f64(),
-            pruned.chunks
+            pruned.chunks,
+            pruning.as_secs_f64()
         );
     }
     println!(
