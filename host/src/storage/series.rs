@@ -210,6 +210,13 @@ fn decode_wal(buf: &[u8]) -> Result<Vec<(String, Sample)>, StorageError> {
     Ok(names.into_iter().zip(samples).collect())
 }
 
+/// The series number an `i` key holds.
+fn series_number(v: &[u8]) -> Result<u32, StorageError> {
+    v.try_into()
+        .map(u32::from_be_bytes)
+        .map_err(|_| StorageError::Corrupt("series id"))
+}
+
 /// Schema 1 -> 2: schema 1 wrote rollup rows for every sealed chunk, also for chunks still
 /// held raw; schema 2 aggregates raw samples at query time. Rows of buckets that raw chunks
 /// still cover are deleted so they are not counted twice (the one bucket a retention cut split
@@ -218,11 +225,7 @@ pub fn migrate_per_chunk_rollups(tree: &sled::Tree) -> Result<(), StorageError> 
     let mut batch = sled::Batch::default();
     for item in tree.scan_prefix([ID]) {
         let (_, v) = item?;
-        let series = v
-            .as_ref()
-            .try_into()
-            .map(u32::from_be_bytes)
-            .map_err(|_| StorageError::Corrupt("series id"))?;
+        let series = series_number(&v)?;
         let mut chunk_prefix = vec![CHUNK];
         chunk_prefix.extend_from_slice(&series.to_be_bytes());
         let Some(first_raw) = tree
@@ -269,11 +272,7 @@ impl Series {
         for item in tree.scan_prefix([ID]) {
             let (k, v) = item?;
             let id = String::from_utf8_lossy(&k[1..]).into_owned();
-            let n = v
-                .as_ref()
-                .try_into()
-                .map(u32::from_be_bytes)
-                .map_err(|_| StorageError::Corrupt("series id"))?;
+            let n = series_number(&v)?;
             ids.insert(id, n);
         }
         let mut sealed: HashMap<u32, u64> = HashMap::new();
