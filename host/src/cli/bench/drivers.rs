@@ -6,6 +6,7 @@ use super::super::plugins::{command_runtime, load_plugins};
 use super::BenchArgs;
 use super::proc::thread_cpu;
 use crate::discovery::{ProbeConfig, hosts_in, scan};
+use crate::runtime::Plugin;
 use crate::runtime::driver_types::Target;
 use crate::simulate::{Fleet, FleetConfig};
 use anyhow::Context;
@@ -24,6 +25,53 @@ fn thread_ticks() -> Option<(u64, u64)> {
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// Miners polled at once in the concurrent figures.
+const CONCURRENT: usize = 16;
+
+/// CPU and wall time per record, polling every target `polls / targets` times, all targets at
+/// once, one request in flight per target.
+async fn measure(driver: &Plugin, targets: Vec<Target>, polls: usize) -> anyhow::Result<String> {
+    let per_target = (polls / targets.len()).max(1);
+    let poll_all = |n: usize| {
+        let loops = targets.iter().cloned().map(|t| async move {
+            for _ in 0..n {
+                driver
+                    .poll(t.clone())
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            }
+            Ok::<(), anyhow::Error>(())
+        });
+        futures_util::future::try_join_all(loops)
+    };
+    // Warm up: instances created, caches filled.
+    poll_all(20).await?;
+    let (cpu0, ticks0, wall0) = (thread_cpu(), thread_ticks(), Instant::now());
+    poll_all(per_target).await?;
+    let records = (per_target * targets.len()) as f64;
+    let wall = wall0.elapsed().as_secs_f64() * 1e6 / records;
+    let cpu = match (cpu0, thread_cpu()) {
+        (Some(a), Some(b)) => format!("{:.1} µs CPU", (b - a).as_secs_f64() * 1e6 / records),
+        _ => "CPU n/a".into(),
+    };
+    // Kernel time includes the loopback TCP work the kernel does in this thread's context on
+    // behalf of both ends.
+    let split = match (ticks0, thread_ticks()) {
+        (Some((u0, s0)), Some((u1, s1))) if u1 + s1 > u0 + s0 => {
+            let all = (u1 + s1 - u0 - s0) as f64;
+            format!(
+                " ({:.0}% user, {:.0}% kernel)",
+                100.0 * (u1 - u0) as f64 / all,
+                100.0 * (s1 - s0) as f64 / all
+            )
+        }
+        _ => String::new(),
+    };
+    Ok(format!(
+        "{cpu}{split} per record (daemon side), {wall:.1} µs wall"
+    ))
 }
 
 /// Runs the benchmark; the simulator lives on its own thread so its CPU is not counted.
@@ -55,9 +103,19 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
                 ..Default::default()
             })
             .await?;
+            // AxeOS first, then CGMiner families in rotation (Antminer, Whatsminer, ...).
+            let busy_fleet = Fleet::start(FleetConfig {
+                axeos: CONCURRENT,
+                cgminer: CONCURRENT * 5,
+                first_ip: Ipv4Addr::new(127, 0, 32, 1),
+                http_port: http,
+                rpc_port: rpc,
+                ..Default::default()
+            })
+            .await?;
             let _ = ready_tx.send(());
             let _ = stop_rx.await;
-            drop((fleet, scan_fleet));
+            drop((fleet, scan_fleet, busy_fleet));
             Ok::<(), anyhow::Error>(())
         })
     });
@@ -77,28 +135,26 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
                 ("Whatsminer (1 multi-command)", find("driver-cgminer")?, Ipv4Addr::new(127, 0, 30, 3), rpc),
             ] {
                 let target = Target { host: ip.to_string(), http_port: port, rpc_port: port };
-                // Warm up: instances created, caches filled.
-                for _ in 0..20 {
-                    driver.poll(target.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                }
-                let (cpu0, ticks0, wall0) = (thread_cpu(), thread_ticks(), Instant::now());
-                for _ in 0..polls {
-                    driver.poll(target.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                }
-                let wall = wall0.elapsed() / polls as u32;
-                let cpu = match (cpu0, thread_cpu()) {
-                    (Some(a), Some(b)) => format!("{:.1} µs CPU", (b - a).as_secs_f64() * 1e6 / polls as f64),
-                    _ => "CPU n/a".into(),
-                };
-                // Kernel time includes the loopback TCP work the kernel does in this thread's
-                // context on behalf of both ends.
-                let split = match (ticks0, thread_ticks()) {
-                    (Some((u0, s0)), Some((u1, s1))) if u1 + s1 > u0 + s0 => {
-                        format!(" ({:.0}% user, {:.0}% kernel)", 100.0 * (u1 - u0) as f64 / (u1 + s1 - u0 - s0) as f64, 100.0 * (s1 - s0) as f64 / (u1 + s1 - u0 - s0) as f64)
-                    }
-                    _ => String::new(),
-                };
-                out.push(format!("poll {label}: {cpu}{split} per record (daemon side), {:.1} µs wall", wall.as_secs_f64() * 1e6));
+                let m = measure(&driver, vec![target], polls).await?;
+                out.push(format!("poll {label}, one at a time: {m}"));
+            }
+            // The daemon polls many miners at once, so the per-poll cost of waking up and
+            // waiting is shared; these figures are what a busy daemon pays per record.
+            for (label, driver, first) in [
+                ("AxeOS", find("driver-axeos")?, 0),
+                ("Antminer stock", find("driver-cgminer")?, CONCURRENT),
+                ("Whatsminer", find("driver-cgminer")?, CONCURRENT + 1),
+            ] {
+                let step = if first == 0 { 1 } else { 5 };
+                let targets = (0..CONCURRENT)
+                    .map(|i| Target {
+                        host: Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 32, 1)) + (first + i * step) as u32).to_string(),
+                        http_port: http,
+                        rpc_port: rpc,
+                    })
+                    .collect();
+                let m = measure(&driver, targets, polls).await?;
+                out.push(format!("poll {label}, {CONCURRENT} miners at once (one request in flight each): {m}"));
             }
             // Reference: the same HTTP exchange from the host alone, without a driver.
             let (cpu0, wall0) = (thread_cpu(), Instant::now());
