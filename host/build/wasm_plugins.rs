@@ -119,8 +119,8 @@ pub fn rerun_if_changed(workspace: &Path, dirs: &[&str]) {
     for d in dirs {
         println!("cargo:rerun-if-changed={}", workspace.join(d).display());
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        workspace.join("Cargo.lock").display()
-    );
+    // The workspace manifest holds the `plugin` profile the plugins are built with.
+    for f in ["Cargo.lock", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(f).display());
+    }
 }
