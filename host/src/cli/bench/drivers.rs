@@ -11,6 +11,7 @@ use crate::runtime::driver_types::Target;
 use crate::simulate::{Fleet, FleetConfig};
 use anyhow::Context;
 use std::net::Ipv4Addr;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 /// (user, system) CPU time of this thread, in clock ticks (`/proc/thread-self/stat`).
@@ -30,17 +31,19 @@ fn median(mut v: Vec<Duration>) -> Duration {
 /// Miners polled at once in the concurrent figures.
 const CONCURRENT: usize = 16;
 
-/// CPU and wall time per record, polling every target `polls / targets` times, all targets at
-/// once, one request in flight per target.
-async fn measure(driver: &Plugin, targets: Vec<Target>, polls: usize) -> anyhow::Result<String> {
+/// CPU and wall time per exchange, running `poll` on every target `polls / targets` times, all
+/// targets at once, one exchange in flight per target.
+async fn measure<F, Fut>(targets: Vec<Target>, polls: usize, poll: F) -> anyhow::Result<String>
+where
+    F: Fn(Target) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
     let per_target = (polls / targets.len()).max(1);
+    let poll = &poll;
     let poll_all = |n: usize| {
         let loops = targets.iter().cloned().map(|t| async move {
             for _ in 0..n {
-                driver
-                    .poll(t.clone())
-                    .await?
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                poll(t.clone()).await?;
             }
             Ok::<(), anyhow::Error>(())
         });
@@ -72,6 +75,22 @@ async fn measure(driver: &Plugin, targets: Vec<Target>, polls: usize) -> anyhow:
     Ok(format!(
         "{cpu}{split} per record (daemon side), {wall:.1} µs wall"
     ))
+}
+
+/// One boxed poll.
+type PollFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
+
+/// A poll through `driver`, for [`measure`].
+fn poll_with<'a>(driver: &'a Plugin) -> impl Fn(Target) -> PollFuture<'a> + 'a {
+    move |t| {
+        Box::pin(async move {
+            driver
+                .poll(t)
+                .await?
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            Ok(())
+        })
+    }
 }
 
 /// Runs the benchmark; the simulator lives on its own thread so its CPU is not counted.
@@ -135,52 +154,51 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
                 ("Whatsminer (1 multi-command)", find("driver-cgminer")?, Ipv4Addr::new(127, 0, 30, 3), rpc),
             ] {
                 let target = Target { host: ip.to_string(), http_port: port, rpc_port: port };
-                let m = measure(&driver, vec![target], polls).await?;
+                let m = measure(vec![target], polls, poll_with(&driver)).await?;
                 out.push(format!("poll {label}, one at a time: {m}"));
             }
             // The daemon polls many miners at once, so the per-poll cost of waking up and
             // waiting is shared; these figures are what a busy daemon pays per record.
-            for (label, driver, first) in [
-                ("AxeOS", find("driver-axeos")?, 0),
-                ("Antminer stock", find("driver-cgminer")?, CONCURRENT),
-                ("Whatsminer", find("driver-cgminer")?, CONCURRENT + 1),
-            ] {
+            // Sixteen miners of one kind in the busy fleet: AxeOS from its first address,
+            // CGMiner families every fifth address after them.
+            let busy = |first: usize| -> Vec<Target> {
                 let step = if first == 0 { 1 } else { 5 };
-                let targets = (0..CONCURRENT)
+                (0..CONCURRENT)
                     .map(|i| Target {
                         host: Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 32, 1)) + (first + i * step) as u32).to_string(),
                         http_port: http,
                         rpc_port: rpc,
                     })
-                    .collect();
-                let m = measure(&driver, targets, polls).await?;
+                    .collect()
+            };
+            for (label, driver, first) in [
+                ("AxeOS", find("driver-axeos")?, 0),
+                ("Antminer stock", find("driver-cgminer")?, CONCURRENT),
+                ("Whatsminer", find("driver-cgminer")?, CONCURRENT + 1),
+            ] {
+                let m = measure(busy(first), polls, poll_with(&driver)).await?;
                 out.push(format!("poll {label}, {CONCURRENT} miners at once (one request in flight each): {m}"));
             }
-            // Reference: the same HTTP exchange from the host alone, without a driver.
-            let (cpu0, wall0) = (thread_cpu(), Instant::now());
-            for _ in 0..polls {
-                crate::net::http_get("127.0.30.1", http, "/api/system/info", 1 << 20, Duration::from_secs(5)).await?;
-            }
-            if let (Some(a), Some(b)) = (cpu0, thread_cpu()) {
-                out.push(format!(
-                    "reference: bare HTTP GET of the AxeOS info from the host (no driver): {:.1} µs CPU, {:.1} µs wall",
-                    (b - a).as_secs_f64() * 1e6 / polls as f64,
-                    wall0.elapsed().as_secs_f64() * 1e6 / polls as f64
-                ));
-            }
-            // Reference: one CGMiner exchange alone (connect, send, read to EOF): the floor of
-            // any poll over TCP on loopback.
-            let (cpu0, wall0) = (thread_cpu(), Instant::now());
-            for _ in 0..polls {
-                crate::net::tcp_request("127.0.30.3", rpc, br#"{"command":"version"}"#, 1 << 20, Duration::from_secs(5)).await?;
-            }
-            if let (Some(a), Some(b)) = (cpu0, thread_cpu()) {
-                out.push(format!(
-                    "reference: one bare CGMiner exchange (`version`) from the host (no driver): {:.1} µs CPU, {:.1} µs wall",
-                    (b - a).as_secs_f64() * 1e6 / polls as f64,
-                    wall0.elapsed().as_secs_f64() * 1e6 / polls as f64
-                ));
-            }
+            // The floor under any driver: the same exchanges made by the host alone.
+            let axeos_get = |t: Target| async move {
+                crate::net::http_get(&t.host, t.http_port, "/api/system/info", 1 << 20, Duration::from_secs(5)).await?;
+                Ok(())
+            };
+            let cgminer_version = |t: Target| async move {
+                crate::net::tcp_request(&t.host, t.rpc_port, br#"{"command":"version"}"#, 1 << 20, Duration::from_secs(5)).await?;
+                Ok(())
+            };
+            let one = |ip: &str| vec![Target { host: ip.to_string(), http_port: http, rpc_port: rpc }];
+            let m = measure(one("127.0.30.1"), polls, axeos_get).await?;
+            out.push(format!("reference: bare HTTP GET of the AxeOS info from the host (no driver), one at a time: {m}"));
+            let m = measure(busy(0), polls, axeos_get).await?;
+            out.push(format!("reference: the same, {CONCURRENT} miners at once: {m}"));
+            // One CGMiner exchange alone (connect, send, read to EOF); a stock Antminer needs
+            // three per record.
+            let m = measure(one("127.0.30.3"), polls, cgminer_version).await?;
+            out.push(format!("reference: one bare CGMiner exchange (`version`) from the host (no driver), one at a time: {m}"));
+            let m = measure(busy(CONCURRENT + 1), polls, cgminer_version).await?;
+            out.push(format!("reference: the same, {CONCURRENT} miners at once: {m}"));
             let hosts: Vec<String> = hosts_in("127.0.31.0/24")?.iter().map(ToString::to_string).collect();
             let cfg = ProbeConfig { http_port: http, rpc_port: rpc, timeout: Duration::from_millis(1000) };
             let t = Instant::now();
