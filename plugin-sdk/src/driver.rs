@@ -6,6 +6,7 @@
 //! [`cgminer_command`], and the host lets them reach only the miner of the current call.
 
 use crate::cgminer::{self, CgminerError};
+use crate::json::Json;
 use crate::{MinerRecord, PluginInfo};
 
 use serde_json::Value;
@@ -224,13 +225,23 @@ pub fn http(
     })
 }
 
-/// `GET` a path on the target's web API and decode the JSON body (2xx only).
-pub fn http_get_json(target: &Target, path: &str) -> Result<Value, IoError> {
+/// `GET` a path on the target's web API and return the body (2xx only).
+pub fn http_get_body(target: &Target, path: &str) -> Result<Vec<u8>, IoError> {
     let r = http("GET", &format!("{}{}", target.base_url(), path), &[], 0)?;
     if !(200..300).contains(&r.status) {
         return Err(IoError::Status(r.status));
     }
-    serde_json::from_slice(&r.body).map_err(|e| IoError::Json(e.to_string()))
+    Ok(r.body)
+}
+
+/// `GET` a path on the target's web API and decode the JSON body (2xx only).
+pub fn http_get_json(target: &Target, path: &str) -> Result<Value, IoError> {
+    serde_json::from_slice(&http_get_body(target, path)?).map_err(|e| IoError::Json(e.to_string()))
+}
+
+/// Parses a reply body into a borrowed [`Json`] document, the cheap way to read a few fields.
+pub fn parse_json(body: &[u8]) -> Result<Json<'_>, IoError> {
+    Json::parse(body).map_err(|e| IoError::Json(e.to_string()))
 }
 
 /// One CGMiner-framed TCP exchange: send `payload`, read until the miner closes.

@@ -4,7 +4,7 @@
 //! Every function returns `None` rather than failing: a value that cannot be read is "not
 //! reported", never `0`.
 
-use serde_json::Value;
+use crate::json::{JsonValue, Scalar};
 
 /// SI multiplier of a suffix letter as miners and pools write them (`k` and `K` both mean 1e3).
 fn si_multiplier(c: char) -> Option<f64> {
@@ -38,28 +38,30 @@ pub fn parse_number_str(s: &str) -> Option<f64> {
 }
 
 /// A JSON number, or a string holding one (with an optional SI suffix).
-pub fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()),
-        Value::String(s) => parse_number_str(s),
-        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
-        _ => None,
+pub fn number<V: JsonValue>(v: &V) -> Option<f64> {
+    match v.scalar() {
+        Scalar::U64(u) => Some(u as f64),
+        Scalar::I64(i) => Some(i as f64),
+        Scalar::F64(f) => f.is_finite().then_some(f),
+        Scalar::Str(s) => parse_number_str(s),
+        Scalar::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
+        Scalar::Null | Scalar::Compound => None,
     }
 }
 
 /// Like [`number`], for a field of an object.
-pub fn field(obj: &Value, key: &str) -> Option<f64> {
-    obj.get(key).and_then(number)
+pub fn field<V: JsonValue>(obj: &V, key: &str) -> Option<f64> {
+    obj.member(key).and_then(number)
 }
 
 /// The first of several field names that holds a number (renamed fields across versions).
-pub fn field_any(obj: &Value, keys: &[&str]) -> Option<f64> {
+pub fn field_any<V: JsonValue>(obj: &V, keys: &[&str]) -> Option<f64> {
     keys.iter().find_map(|k| field(obj, k))
 }
 
 /// A non-negative whole number (counts, seconds). Negative or fractional garbage gives `None`.
-pub fn count(v: &Value) -> Option<u64> {
-    if let Some(u) = v.as_u64() {
+pub fn count<V: JsonValue>(v: &V) -> Option<u64> {
+    if let Scalar::U64(u) = v.scalar() {
         return Some(u);
     }
     let f = number(v)?;
@@ -67,36 +69,41 @@ pub fn count(v: &Value) -> Option<u64> {
 }
 
 /// Like [`count`], for a field of an object.
-pub fn count_field(obj: &Value, key: &str) -> Option<u64> {
-    obj.get(key).and_then(count)
+pub fn count_field<V: JsonValue>(obj: &V, key: &str) -> Option<u64> {
+    obj.member(key).and_then(count)
 }
 
 /// `true`/`false`, `1`/`0`, `"true"`/`"1"`/`"yes"`/`"Y"`.
-pub fn boolean(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::Number(n) => n.as_f64().map(|f| f != 0.0),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+pub fn boolean<V: JsonValue>(v: &V) -> Option<bool> {
+    match v.scalar() {
+        Scalar::Bool(b) => Some(b),
+        Scalar::U64(u) => Some(u != 0),
+        Scalar::I64(i) => Some(i != 0),
+        Scalar::F64(f) => Some(f != 0.0),
+        Scalar::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "y" | "alive" | "on" => Some(true),
             "false" | "0" | "no" | "n" | "dead" | "off" => Some(false),
             _ => None,
         },
-        _ => None,
+        Scalar::Null | Scalar::Compound => None,
     }
 }
 
 /// Like [`boolean`], for a field of an object.
-pub fn bool_field(obj: &Value, key: &str) -> Option<bool> {
-    obj.get(key).and_then(boolean)
+pub fn bool_field<V: JsonValue>(obj: &V, key: &str) -> Option<bool> {
+    obj.member(key).and_then(boolean)
 }
 
 /// A string field, trimmed, with the stray quotes some firmware embeds removed
 /// (Whatsminer `"'20210322.22.REL'"`). Empty gives `None`.
-pub fn string_field(obj: &Value, key: &str) -> Option<String> {
-    let s = match obj.get(key)? {
-        Value::String(s) => s.trim().trim_matches('\'').trim().to_string(),
-        Value::Number(n) => n.to_string(),
-        _ => return None,
+pub fn string_field<V: JsonValue>(obj: &V, key: &str) -> Option<String> {
+    let s = match obj.member(key)?.scalar() {
+        Scalar::Str(s) => s.trim().trim_matches('\'').trim().to_string(),
+        Scalar::U64(u) => u.to_string(),
+        Scalar::I64(i) => i.to_string(),
+        // serde_json's formatting, so both parsers give the same text.
+        Scalar::F64(f) => serde_json::Number::from_f64(f)?.to_string(),
+        Scalar::Bool(_) | Scalar::Null | Scalar::Compound => return None,
     };
     (!s.is_empty()).then_some(s)
 }

@@ -32,12 +32,13 @@
 //! [`driver`] (HTTP and TCP to the assigned miner only), [`rule`] (read-only miner store).
 //! Each host call is one atomic operation; a plugin never holds a lock.
 //!
-//! Modules without a world ([`record`], [`rule_config`], [`lenient`], [`units`], [`cgminer`]) are plain Rust and
+//! Modules without a world ([`record`], [`rule_config`], [`json`], [`lenient`], [`units`], [`cgminer`]) are plain Rust and
 //! are unit-tested natively.
 
 extern crate self as solomon_plugin_sdk;
 
 pub mod cgminer;
+pub mod json;
 pub mod lenient;
 pub mod record;
 pub mod rule_config;

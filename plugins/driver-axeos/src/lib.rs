@@ -8,7 +8,9 @@ mod models;
 #[doc(hidden)]
 pub mod parse;
 
-use solomon_plugin_sdk::driver::{Driver, Identification, PollError, Probe, Target, http_get_json};
+use solomon_plugin_sdk::driver::{
+    Driver, Identification, PollError, Probe, Target, http_get_body, parse_json,
+};
 use solomon_plugin_sdk::{MinerRecord, host};
 
 struct AxeOs;
@@ -23,8 +25,8 @@ impl Driver for AxeOs {
     }
 
     fn poll(target: &Target) -> Result<MinerRecord, PollError> {
-        let info = http_get_json(target, "/api/system/info")?;
-        let mut record = parse::system_info(&info, &target.host)?;
+        let body = http_get_body(target, "/api/system/info")?;
+        let mut record = parse::system_info(&parse_json(&body)?, &target.host)?;
         record.ts_ms = host::now_ms();
         Ok(record)
     }

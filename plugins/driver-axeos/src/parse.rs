@@ -1,8 +1,8 @@
 //! `GET /api/system/info` to the miner record, across AxeOS v2.0 .. v2.15 and the NerdQAxe fork.
 
 use crate::models;
-use serde_json::Value;
 use solomon_plugin_sdk::driver::PollError;
+use solomon_plugin_sdk::json::JsonValue;
 use solomon_plugin_sdk::lenient::{
     bool_field, count_field, field, field_any, number, string_field,
 };
@@ -11,8 +11,8 @@ use solomon_plugin_sdk::{Board, Fan, MinerError, MinerRecord, MinerState, Pool};
 const GH: f64 = 1e9;
 
 /// Decodes one `/api/system/info` reply. `ts_ms` is left for the caller.
-pub fn system_info(v: &Value, host: &str) -> Result<MinerRecord, PollError> {
-    if !v.is_object() {
+pub fn system_info<V: JsonValue>(v: &V, host: &str) -> Result<MinerRecord, PollError> {
+    if !v.is_object_value() {
         return Err(PollError::Malformed(
             "system info is not a JSON object".into(),
         ));
@@ -23,7 +23,7 @@ pub fn system_info(v: &Value, host: &str) -> Result<MinerRecord, PollError> {
 
     let device_model = string_field(v, "deviceModel");
     let is_nerd = device_model.as_deref().is_some_and(|m| m.contains("Nerd"))
-        || v.get("stratum").is_some_and(Value::is_object);
+        || v.member("stratum").is_some_and(V::is_object_value);
     let chip = string_field(v, "ASICModel");
     let board = string_field(v, "boardVersion").and_then(|b| models::from_board_version(&b));
     let model = device_model
@@ -86,7 +86,7 @@ pub fn system_info(v: &Value, host: &str) -> Result<MinerRecord, PollError> {
     r.blocks_found = count_field(v, "blockFound")
         .or_else(|| count_field(v, "totalFoundBlocks"))
         .or_else(|| count_field(v, "foundBlocks"));
-    if let Some(stratum) = v.get("stratum") {
+    if let Some(stratum) = v.member("stratum") {
         nerd_stratum(stratum, &mut r);
     }
     r.pools = pools(v);
@@ -108,12 +108,12 @@ pub fn system_info(v: &Value, host: &str) -> Result<MinerRecord, PollError> {
     Ok(r)
 }
 
-fn temperatures(v: &Value, is_nerd: bool, r: &mut MinerRecord) {
+fn temperatures<V: JsonValue>(v: &V, is_nerd: bool, r: &mut MinerRecord) {
     // `temp` is the average chip temperature on Bitaxe and the hottest chip on NerdQAxe.
     let temp = field(v, "temp").filter(|t| *t > -50.0);
     // `temp2` is -1 when there is no second sensor.
     let temp2 = field(v, "temp2").filter(|t| *t >= 0.0);
-    let per_chip_max = v.get("asicTemps").and_then(Value::as_array).and_then(|a| {
+    let per_chip_max = v.member("asicTemps").and_then(V::elements).and_then(|a| {
         a.iter()
             .filter_map(number)
             .filter(|t| *t > 0.0)
@@ -131,7 +131,7 @@ fn temperatures(v: &Value, is_nerd: bool, r: &mut MinerRecord) {
     r.vr_temp_c = field_any(v, &["vrTemp", "vrTempInt"]).filter(|t| *t > 0.0);
 }
 
-fn power(v: &Value, r: &mut MinerRecord) {
+fn power<V: JsonValue>(v: &V, r: &mut MinerRecord) {
     r.power_w = field(v, "power").filter(|p| *p >= 0.0);
     // `voltage` and `current` are mV and mA; NerdQAxe adds `currentA` in A.
     r.input_voltage_v = field(v, "voltage").map(|mv| mv / 1000.0);
@@ -140,8 +140,8 @@ fn power(v: &Value, r: &mut MinerRecord) {
     r.frequency_mhz = field_any(v, &["actualFrequency", "frequency"]);
 }
 
-fn fans(v: &Value, r: &mut MinerRecord) {
-    if let Some(list) = v.get("fans").and_then(Value::as_array) {
+fn fans<V: JsonValue>(v: &V, r: &mut MinerRecord) {
+    if let Some(list) = v.member("fans").and_then(V::elements) {
         for (i, f) in list.iter().enumerate() {
             r.fans.push(Fan {
                 index: i as u32,
@@ -168,10 +168,10 @@ fn fans(v: &Value, r: &mut MinerRecord) {
 }
 
 /// NerdQAxe nests pool state under `stratum.pools[]`.
-fn nerd_stratum(stratum: &Value, r: &mut MinerRecord) {
+fn nerd_stratum<V: JsonValue>(stratum: &V, r: &mut MinerRecord) {
     let Some(first) = stratum
-        .get("pools")
-        .and_then(Value::as_array)
+        .member("pools")
+        .and_then(V::elements)
         .and_then(|p| p.first())
     else {
         return;
@@ -197,11 +197,11 @@ fn pool_url(host: Option<String>, port: Option<f64>, tls: bool) -> Option<String
     })
 }
 
-fn pools(v: &Value) -> Vec<Pool> {
+fn pools<V: JsonValue>(v: &V) -> Vec<Pool> {
     // v2.15: pools[] with slots; the legacy flat fields are still sent, so prefer the list.
     if let Some(list) = v
-        .get("pools")
-        .and_then(Value::as_array)
+        .member("pools")
+        .and_then(V::elements)
         .filter(|l| !l.is_empty())
     {
         return list
@@ -269,7 +269,7 @@ fn pools(v: &Value) -> Vec<Pool> {
     out
 }
 
-fn faults(v: &Value) -> Vec<MinerError> {
+fn faults<V: JsonValue>(v: &V) -> Vec<MinerError> {
     let mut out = Vec::new();
     // Present only while the fault is active.
     for key in ["power_fault", "hardware_fault"] {
@@ -299,7 +299,7 @@ fn faults(v: &Value) -> Vec<MinerError> {
 }
 
 /// Hashrate alone does not mean mining: after a fault ESP-Miner can keep a stale hashrate.
-fn state(v: &Value, hashrate: f64, errors: &[MinerError]) -> MinerState {
+fn state<V: JsonValue>(v: &V, hashrate: f64, errors: &[MinerError]) -> MinerState {
     if !errors.is_empty() {
         MinerState::Faulted
     } else if bool_field(v, "miningPaused") == Some(true) || hashrate <= 0.0 {
@@ -312,7 +312,18 @@ fn state(v: &Value, hashrate: f64, errors: &[MinerError]) -> MinerState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+    use solomon_plugin_sdk::json::Json;
+
+    /// Decodes `v` twice, as a `serde_json::Value` and as the borrowed [`Json`] the driver
+    /// polls with, and checks that both give the same result.
+    fn decode(v: &Value, host: &str) -> Result<MinerRecord, PollError> {
+        let text = serde_json::to_vec(v).expect("serializable");
+        let borrowed = Json::parse(&text).expect("valid JSON");
+        let (a, b) = (system_info(v, host), system_info(&borrowed, host));
+        assert_eq!(a, b, "Value and Json decode {v} alike");
+        a
+    }
 
     const GAMMA_V2_12: &str = include_str!(
         "../../../tests/fixtures/axeos/bitaxe-gamma-601-bm1370_v2.12.0_system_info.json"
@@ -320,7 +331,7 @@ mod tests {
 
     fn gamma() -> MinerRecord {
         let v: Value = serde_json::from_str(GAMMA_V2_12).expect("fixture is JSON");
-        system_info(&v, "192.168.12.100").expect("decodes")
+        decode(&v, "192.168.12.100").expect("decodes")
     }
 
     #[test]
@@ -381,7 +392,7 @@ mod tests {
             "ASICModel": "BM1366", "boardVersion": "302", "asicCount": 6, "smallCoreCount": 894,
             "frequency": 485, "temp": 55, "vrTemp": 0, "sharesAccepted": "12", "uptimeSeconds": 10
         });
-        let r = system_info(&v, "10.0.0.9").expect("decodes");
+        let r = decode(&v, "10.0.0.9").expect("decodes");
         assert_eq!(r.id, "10.0.0.9", "no MAC: keyed by host");
         assert_eq!(r.model.as_deref(), Some("Hex"));
         assert_eq!(r.best_diff, Some(4.29e9));
@@ -396,22 +407,19 @@ mod tests {
     #[test]
     fn faults_and_pauses_are_not_hashing() {
         let faulted = json!({"hashRate": 1200.0, "power_fault": "Input voltage too low"});
-        let r = system_info(&faulted, "h").expect("decodes");
+        let r = decode(&faulted, "h").expect("decodes");
         assert_eq!(r.state, MinerState::Faulted);
         assert_eq!(r.errors[0].code, "power_fault");
         let paused = json!({"hashRate": 1200.0, "miningPaused": true});
         assert_eq!(
-            system_info(&paused, "h").expect("decodes").state,
+            decode(&paused, "h").expect("decodes").state,
             MinerState::Idle
         );
         let zero = json!({"hashRate": 0});
-        assert_eq!(
-            system_info(&zero, "h").expect("decodes").state,
-            MinerState::Idle
-        );
+        assert_eq!(decode(&zero, "h").expect("decodes").state, MinerState::Idle);
         let hot = json!({"hashRate": 10, "overheat_mode": 1});
         assert_eq!(
-            system_info(&hot, "h").expect("decodes").state,
+            decode(&hot, "h").expect("decodes").state,
             MinerState::Faulted
         );
     }
@@ -425,7 +433,7 @@ mod tests {
             "fans": [{"rpm": 3000, "speedPerc": 40}, {"rpm": 3100, "speedPerc": 41}],
             "foundBlocks": 1, "bestDiff": 5e9
         });
-        let r = system_info(&v, "h").expect("decodes");
+        let r = decode(&v, "h").expect("decodes");
         assert_eq!(
             (r.make.as_str(), r.model.as_deref()),
             ("NerdQAxe", Some("NerdQAxe++"))
@@ -453,18 +461,18 @@ mod tests {
             json!(null),
         ] {
             assert!(
-                matches!(system_info(&v, "h"), Err(PollError::Malformed(_))),
+                matches!(decode(&v, "h"), Err(PollError::Malformed(_))),
                 "{v}"
             );
         }
         // Wrong types everywhere else are simply not reported.
         let odd = json!({"hashRate": 1, "temp": "hot", "fans": "none", "pools": {"a": 1}, "bestDiff": [1]});
-        let r = system_info(&odd, "h").expect("lenient");
+        let r = decode(&odd, "h").expect("lenient");
         assert_eq!((r.temp_c, r.best_diff), (None, None));
     }
 
     mod fuzz {
-        use super::super::*;
+        use super::decode;
         use proptest::prelude::*;
         use serde_json::{Map, Value};
 
@@ -548,7 +556,7 @@ mod tests {
             #[test]
             fn arbitrary_info_never_panics(fields in proptest::collection::vec((proptest::sample::select(KEYS), value()), 0..30)) {
                 let v = Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
-                if let Ok(r) = system_info(&v, "h") {
+                if let Ok(r) = decode(&v, "h") {
                     let numbers = [
                         r.hashrate_hs, r.expected_hashrate_hs, r.temp_c, r.temp_max_c, r.vr_temp_c, r.power_w,
                         r.efficiency_j_th, r.input_voltage_v, r.input_current_a, r.core_voltage_mv, r.frequency_mhz,
