@@ -7,6 +7,7 @@
 //! raw control characters inside strings (btminer newlines); and a truncated reply (the last
 //! partial element is dropped and every open container closed).
 
+use crate::json::{Json, JsonValue, Scalar};
 use serde_json::Value;
 
 /// Why a reply could not be turned into JSON or did not report success.
@@ -339,6 +340,33 @@ pub fn parse(raw: &[u8]) -> Result<Value, CgminerError> {
     }
 }
 
+/// [`parse`] into a borrowed [`Json`]: the document borrows from `raw`, or from `repaired`
+/// when the reply needed the quirk repairs.
+pub fn parse_json<'a>(raw: &'a [u8], repaired: &'a mut String) -> Result<Json<'a>, CgminerError> {
+    let trimmed = trim_nul(raw);
+    if trimmed.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(CgminerError::Empty);
+    }
+    let head = || -> String { String::from_utf8_lossy(trimmed).chars().take(80).collect() };
+    let value = match Json::parse(trimmed) {
+        Ok(v) => v,
+        Err(_) => {
+            *repaired = repair(trimmed);
+            let text: &'a String = repaired;
+            Json::parse(text.as_bytes())
+                .map_err(|e| CgminerError::Malformed(format!("{e} (reply starts {:?})", head())))?
+        }
+    };
+    if value.is_object() || value.as_array().is_some() {
+        Ok(value)
+    } else {
+        Err(CgminerError::Malformed(format!(
+            "not a JSON object (reply starts {:?})",
+            head()
+        )))
+    }
+}
+
 fn trim_nul(raw: &[u8]) -> &[u8] {
     let end = raw
         .iter()
@@ -349,61 +377,78 @@ fn trim_nul(raw: &[u8]) -> &[u8] {
 
 /// Checks the envelope's STATUS: an array (`[{"STATUS":"S",...}]`) or a flat string (btminer).
 /// `S` and `I` (and `W`) are success; `E` and `F` are errors.
-pub fn check_status(reply: &Value) -> Result<(), CgminerError> {
-    let (status, holder) = match reply.get("STATUS") {
-        Some(Value::Array(a)) => match a.first() {
-            Some(first) => (
-                first.get("STATUS").and_then(Value::as_str).unwrap_or("S"),
-                first,
-            ),
+pub fn check_status<V: JsonValue>(reply: &V) -> Result<(), CgminerError> {
+    let Some(status) = reply.member("STATUS") else {
+        return Ok(());
+    };
+    let (letter, holder) = match (status.elements(), status.scalar()) {
+        (Some(list), _) => match list.first() {
+            Some(first) => match first.member("STATUS").map(JsonValue::scalar) {
+                Some(Scalar::Str(s)) => (s, first),
+                _ => ("S", first),
+            },
             None => return Ok(()),
         },
-        Some(Value::String(s)) => (s.as_str(), reply),
+        (None, Scalar::Str(s)) => (s, reply),
         _ => return Ok(()),
     };
-    if matches!(status, "E" | "F") {
-        let msg = match holder.get("Msg") {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => String::new(),
+    if matches!(letter, "E" | "F") {
+        let msg = holder.member("Msg").map(text_of).unwrap_or_default();
+        let code = match holder.member("Code").map(JsonValue::scalar) {
+            Some(Scalar::I64(i)) => i,
+            Some(Scalar::U64(u)) => i64::try_from(u).unwrap_or(0),
+            _ => 0,
         };
         return Err(CgminerError::Status {
-            status: status.to_string(),
-            code: holder.get("Code").and_then(Value::as_i64).unwrap_or(0),
+            status: letter.to_string(),
+            code,
             msg,
         });
     }
     Ok(())
 }
 
+/// A scalar as text, for error messages.
+fn text_of<V: JsonValue>(v: &V) -> String {
+    match v.scalar() {
+        Scalar::Str(s) => s.to_string(),
+        Scalar::U64(u) => u.to_string(),
+        Scalar::I64(i) => i.to_string(),
+        Scalar::F64(f) => f.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+        Scalar::Null => String::new(),
+        Scalar::Compound => "(structured message)".to_string(),
+    }
+}
+
 /// The first element of section `name` (e.g. `SUMMARY`), after checking the status.
-pub fn section<'a>(reply: &'a Value, name: &str) -> Result<&'a Value, CgminerError> {
+pub fn section<'a, V: JsonValue>(reply: &'a V, name: &str) -> Result<&'a V, CgminerError> {
     check_status(reply)?;
-    match reply.get(name) {
-        Some(Value::Array(a)) => a
-            .first()
-            .ok_or_else(|| CgminerError::MissingSection(name.to_string())),
-        Some(v @ Value::Object(_)) => Ok(v),
-        _ => Err(CgminerError::MissingSection(name.to_string())),
+    let missing = || CgminerError::MissingSection(name.to_string());
+    let v = reply.member(name).ok_or_else(missing)?;
+    match v.elements() {
+        Some(list) => list.first().ok_or_else(missing),
+        None if v.is_object_value() => Ok(v),
+        None => Err(missing()),
     }
 }
 
 /// Every element of section `name` (e.g. `POOLS`), after checking the status.
-pub fn section_list<'a>(reply: &'a Value, name: &str) -> Result<&'a [Value], CgminerError> {
+pub fn section_list<'a, V: JsonValue>(reply: &'a V, name: &str) -> Result<&'a [V], CgminerError> {
     check_status(reply)?;
-    match reply.get(name) {
-        Some(Value::Array(a)) => Ok(a.as_slice()),
-        _ => Err(CgminerError::MissingSection(name.to_string())),
-    }
+    reply
+        .member(name)
+        .and_then(JsonValue::elements)
+        .ok_or_else(|| CgminerError::MissingSection(name.to_string()))
 }
 
 /// Splits a multi-command reply (`{"summary":[{envelope}],"pools":[{envelope}]}`) into the
 /// envelope of `command`. Accepts the bare-object form the API README shows, too.
-pub fn multi_part<'a>(reply: &'a Value, command: &str) -> Option<&'a Value> {
-    match reply.get(command)? {
-        Value::Array(a) => a.first(),
-        v @ Value::Object(_) => Some(v),
-        _ => None,
+pub fn multi_part<'a, V: JsonValue>(reply: &'a V, command: &str) -> Option<&'a V> {
+    let v = reply.member(command)?;
+    match v.elements() {
+        Some(list) => list.first(),
+        None => v.is_object_value().then_some(v),
     }
 }
 
@@ -574,14 +619,14 @@ mod tests {
             #[test]
             fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
                 let _ = repair(&bytes);
-                let _ = parse(&bytes);
+                same_through_both(&bytes)?;
             }
 
             /// Text made of JSON punctuation, the pre-parser's worst case.
             #[test]
             fn json_shaped_garbage_never_panics(s in "[{}\\[\\],:\" a0-9.\\x00-]{0,200}") {
                 let _ = repair(s.as_bytes());
-                let _ = parse(s.as_bytes());
+                same_through_both(s.as_bytes())?;
             }
 
             /// Valid replies keep their meaning, also NUL-terminated.
@@ -618,7 +663,19 @@ mod tests {
                 }
                 quirky.push('\0');
                 prop_assert_eq!(&parse(quirky.as_bytes()).expect("repaired"), &v);
+                same_through_both(quirky.as_bytes())?;
             }
+        }
+
+        /// [`parse_json`] accepts what [`parse`] accepts, with the same meaning.
+        fn same_through_both(raw: &[u8]) -> Result<(), TestCaseError> {
+            let mut repaired = String::new();
+            match (parse(raw), parse_json(raw, &mut repaired)) {
+                (Ok(v), Ok(j)) => prop_assert_eq!(serde_json::to_value(&j).expect("serializes"), v),
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                (a, b) => prop_assert!(false, "parse {a:?} but parse_json {b:?}"),
+            }
+            Ok(())
         }
     }
 }

@@ -272,7 +272,7 @@ pub fn cgminer_command(
     Ok(v)
 }
 
-/// What [`cgminer_commands`] learnt about one miner, kept in the plugin's state.
+/// What [`cgminer_read`] learnt about one miner, kept in the plugin's state.
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct CommandMemo {
     /// Multi-commands are refused: send one command per connection.
@@ -282,9 +282,10 @@ struct CommandMemo {
     /// When the memo was started (host clock, ms); it is forgotten after [`MEMO_MS`] so that
     /// a firmware upgrade is noticed.
     since_ms: u64,
-    /// Replies to the commands whose answer does not change while the miner runs.
+    /// Replies (JSON text) to the commands whose answer does not change while the miner runs.
+    /// A memo of an older SDK, which kept them parsed, does not read and is started again.
     #[serde(default)]
-    statics: BTreeMap<String, Value>,
+    statics: BTreeMap<String, String>,
     /// When `statics` were asked (host clock, ms).
     #[serde(default)]
     statics_ms: u64,
@@ -320,19 +321,40 @@ pub fn cgminer_commands_cached(
     live: &[&str],
     statics: &[&str],
 ) -> Result<BTreeMap<String, Value>, PollError> {
+    cgminer_read(target, live, statics, |replies| {
+        replies
+            .iter()
+            .filter_map(|(c, v)| Some((c.to_string(), serde_json::to_value(v).ok()?)))
+            .collect()
+    })
+}
+
+/// The replies of one poll by command, each the envelope of that command, borrowed from the
+/// replies' text.
+pub type Replies<'a> = BTreeMap<&'a str, &'a Json<'a>>;
+
+/// [`cgminer_commands_cached`] for a hot path: `read` gets the replies as borrowed [`Json`],
+/// each reply parsed once, and what it returns is the result.
+pub fn cgminer_read<R>(
+    target: &Target,
+    live: &[&str],
+    statics: &[&str],
+    read: impl FnOnce(&Replies<'_>) -> R,
+) -> Result<R, PollError> {
     let key = format!("cgminer/{}:{}", target.host, target.rpc_port);
     let mut memo: CommandMemo = crate::host::state::get_json(&key)
         .ok()
         .flatten()
         .unwrap_or_default();
     let now = crate::host::now_ms();
-    if now.saturating_sub(memo.since_ms) > MEMO_MS {
+    let restarted = now.saturating_sub(memo.since_ms) > MEMO_MS;
+    if restarted {
         memo = CommandMemo {
             since_ms: now,
             ..CommandMemo::default()
         };
     }
-    let before = memo.clone();
+    let learnt_before = (memo.single, memo.skip.len());
     let refused = |c: &&str| memo.skip.iter().any(|s| s == c);
     let fresh = now.saturating_sub(memo.statics_ms) <= STATIC_MS
         && statics
@@ -346,76 +368,126 @@ pub fn cgminer_commands_cached(
         .copied()
         .filter(|c| !refused(c))
         .collect();
-    let mut result = run_commands(target, &wanted, &mut memo);
-    if let Ok(out) = &mut result {
+    // Reused statics are copied out of the memo, which is written below while they are read.
+    let kept: Vec<(&str, String)> = if fresh {
+        statics
+            .iter()
+            .filter_map(|c| Some((*c, memo.statics.get(*c)?.clone())))
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    // Every reply's text lives until `read` returns, so each is parsed once and borrowed.
+    let exchange = |payload: &[u8]| tcp_request(&target.host, target.rpc_port, payload, 0);
+    let fatal = |e: &IoError| {
+        matches!(
+            e,
+            IoError::Unreachable(_) | IoError::Timeout | IoError::Denied(_)
+        )
+    };
+    let joined = wanted.len() > 1 && !memo.single;
+    let mut joined_raw = Vec::new();
+    if joined {
+        match exchange(&cgminer::request(&wanted.join("+"), None)) {
+            Ok(raw) => joined_raw = raw,
+            Err(e) if fatal(&e) => return Err(e.into()),
+            Err(_) => {}
+        }
+    }
+    let mut joined_fix = String::new();
+    let joined_doc = if joined_raw.is_empty() {
+        None
+    } else {
+        cgminer::parse_json(&joined_raw, &mut joined_fix).ok()
+    };
+    let mut replies = Replies::new();
+    if let Some(doc) = &joined_doc {
+        // One envelope per command; one failing is left out.
+        for c in &wanted {
+            if let Some(part) = cgminer::multi_part(doc, c)
+                && cgminer::check_status(part).is_ok()
+            {
+                replies.insert(c, part);
+            }
+        }
+    }
+    let mut first_err: Option<PollError> = None;
+    let mut alone_raw: Vec<(&str, Vec<u8>)> = Vec::new();
+    if replies.is_empty() {
+        if joined {
+            // The joined command was refused or unreadable: apart, now and from now on.
+            memo.single = true;
+        }
+        for c in &wanted {
+            match exchange(&cgminer::request(c, None)) {
+                Ok(raw) => alone_raw.push((c, raw)),
+                Err(e) if fatal(&e) => return Err(e.into()),
+                Err(e) => {
+                    first_err.get_or_insert(e.into());
+                }
+            }
+        }
+    }
+    let mut alone_fix = vec![String::new(); alone_raw.len()];
+    let mut alone_docs = Vec::with_capacity(alone_raw.len());
+    for ((c, raw), fix) in alone_raw.iter().zip(alone_fix.iter_mut()) {
+        match cgminer::parse_json(raw, fix) {
+            Ok(doc) => alone_docs.push((*c, doc)),
+            Err(e) => {
+                first_err.get_or_insert(e.into());
+            }
+        }
+    }
+    for (c, doc) in &alone_docs {
+        match cgminer::check_status(doc) {
+            Ok(()) => {
+                replies.insert(c, doc);
+            }
+            Err(e) => {
+                // An error status: this firmware does not know the command.
+                memo.skip.push((*c).to_string());
+                first_err.get_or_insert(e.into());
+            }
+        }
+    }
+    let mut kept_repaired = vec![String::new(); kept.len()];
+    let kept_docs: Vec<(&str, Json<'_>)> = kept
+        .iter()
+        .zip(kept_repaired.iter_mut())
+        .filter_map(|((c, text), fix)| Some((*c, cgminer::parse_json(text.as_bytes(), fix).ok()?)))
+        .collect();
+    let ok = !replies.is_empty() || first_err.is_none();
+    let mut refreshed = false;
+    if ok {
         if fresh {
-            for (c, v) in &memo.statics {
-                out.entry(c.clone()).or_insert_with(|| v.clone());
+            for (c, doc) in &kept_docs {
+                replies.entry(c).or_insert(doc);
             }
         } else if !statics.is_empty() {
             memo.statics = statics
                 .iter()
-                .filter_map(|c| Some(((*c).to_string(), out.get(*c)?.clone())))
+                .filter_map(|c| {
+                    Some((
+                        (*c).to_string(),
+                        serde_json::to_string(replies.get(c)?).ok()?,
+                    ))
+                })
                 .collect();
             memo.statics_ms = now;
+            refreshed = true;
         }
     }
     // Written only when something was learnt (or the memo restarted), not on every poll:
     // with thousands of miners a write per poll would be thousands of database writes.
-    if result.is_ok() && memo != before {
+    let learnt = (memo.single, memo.skip.len()) != learnt_before;
+    if ok && (restarted || learnt || refreshed) {
         // Losing the memo only costs extra exchanges next time.
         let _ = crate::host::state::set_json(&key, &memo);
     }
-    result
-}
-
-fn run_commands(
-    target: &Target,
-    commands: &[&str],
-    memo: &mut CommandMemo,
-) -> Result<BTreeMap<String, Value>, PollError> {
-    let mut out = BTreeMap::new();
-    if commands.len() > 1 && !memo.single {
-        if let Ok(raw) = tcp_request(
-            &target.host,
-            target.rpc_port,
-            &cgminer::request(&commands.join("+"), None),
-            0,
-        ) && let Ok(v) = cgminer::parse(&raw)
-        {
-            for c in commands {
-                if let Some(part) = cgminer::multi_part(&v, c)
-                    && cgminer::check_status(part).is_ok()
-                {
-                    out.insert((*c).to_string(), part.clone());
-                }
-            }
-        }
-        if !out.is_empty() {
-            return Ok(out);
-        }
-        memo.single = true;
-    }
-    let mut first_err = None;
-    for c in commands {
-        match cgminer_command(target, c, None) {
-            Ok(v) => {
-                out.insert((*c).to_string(), v);
-            }
-            Err(e @ (PollError::Unreachable(_) | PollError::Timeout(_) | PollError::Denied(_))) => {
-                return Err(e);
-            }
-            Err(e) => {
-                if matches!(e, PollError::Unsupported(_)) {
-                    memo.skip.push((*c).to_string());
-                }
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    match (out.is_empty(), first_err) {
-        (true, Some(e)) => Err(e),
-        _ => Ok(out),
+    match first_err {
+        Some(e) if replies.is_empty() => Err(e),
+        _ => Ok(read(&replies)),
     }
 }
 

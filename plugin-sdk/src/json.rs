@@ -114,6 +114,15 @@ pub trait JsonValue: Sized {
     fn is_object_value(&self) -> bool;
     /// The value as a scalar.
     fn scalar(&self) -> Scalar<'_>;
+    /// Calls `f` on each member of an object, in order (nothing for a non-object).
+    fn for_each_member(&self, f: &mut dyn FnMut(&str, &Self));
+    /// The text of a string.
+    fn str_value(&self) -> Option<&str> {
+        match self.scalar() {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 impl JsonValue for Json<'_> {
@@ -135,6 +144,11 @@ impl JsonValue for Json<'_> {
             Json::F64(f) => Scalar::F64(*f),
             Json::Str(s) => Scalar::Str(s),
             Json::Array(_) | Json::Object(_) => Scalar::Compound,
+        }
+    }
+    fn for_each_member(&self, f: &mut dyn FnMut(&str, &Self)) {
+        for (k, v) in self.as_object().unwrap_or_default() {
+            f(k, v);
         }
     }
 }
@@ -161,6 +175,40 @@ impl JsonValue for serde_json::Value {
             },
             Value::String(s) => Scalar::Str(s),
             Value::Array(_) | Value::Object(_) => Scalar::Compound,
+        }
+    }
+    fn for_each_member(&self, f: &mut dyn FnMut(&str, &Self)) {
+        for (k, v) in self.as_object().into_iter().flatten() {
+            f(k, v);
+        }
+    }
+}
+
+/// Written back as the JSON it was read from (members in document order).
+impl serde::Serialize for Json<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Json::Null => s.serialize_unit(),
+            Json::Bool(b) => s.serialize_bool(*b),
+            Json::U64(u) => s.serialize_u64(*u),
+            Json::I64(i) => s.serialize_i64(*i),
+            Json::F64(f) => s.serialize_f64(*f),
+            Json::Str(t) => s.serialize_str(t),
+            Json::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(v)?;
+                }
+                seq.end()
+            }
+            Json::Object(o) => {
+                let mut map = s.serialize_map(Some(o.len()))?;
+                for (k, v) in o {
+                    map.serialize_entry(k.as_ref(), v)?;
+                }
+                map.end()
+            }
         }
     }
 }
@@ -308,6 +356,16 @@ mod tests {
             Some(1)
         );
         assert!(j.member("o").is_some_and(JsonValue::is_object_value));
+    }
+
+    #[test]
+    fn writes_back_what_it_read() {
+        let text = r#"{"b":[1,-2,2.5,"x\"y",null,true],"a":{}}"#;
+        let j = Json::parse(text.as_bytes()).expect("valid");
+        assert_eq!(serde_json::to_string(&j).expect("serializes"), text);
+        let mut keys = Vec::new();
+        j.for_each_member(&mut |k, _| keys.push(k.to_string()));
+        assert_eq!(keys, ["b", "a"], "document order");
     }
 
     #[test]

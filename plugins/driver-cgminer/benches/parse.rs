@@ -25,21 +25,42 @@ const REPLIES: [(&str, &str); 4] = [
 
 fn bench(c: &mut Criterion) {
     c.bench_function(
-        "antminer: parse 4 replies + build record + serialize (native)",
+        "antminer: parse 4 replies (borrowed Json, as the driver does) + build record + serialize (native)",
         |b| {
             b.iter(|| {
-                let replies: BTreeMap<String, serde_json::Value> = REPLIES
+                let mut fixes = [const { String::new() }; 4];
+                let docs: Vec<(&str, solomon_plugin_sdk::json::Json<'_>)> = REPLIES
+                    .iter()
+                    .zip(fixes.iter_mut())
+                    .map(|((k, text), fix)| {
+                        let raw = std::hint::black_box(text).as_bytes();
+                        (*k, solomon_plugin_sdk::cgminer::parse_json(raw, fix).expect("fixture"))
+                    })
+                    .collect();
+                let replies: BTreeMap<&str, &solomon_plugin_sdk::json::Json<'_>> =
+                    docs.iter().map(|(k, d)| (*k, d)).collect();
+                let r =
+                    solomon_driver_cgminer::parse::record(&replies, "10.0.0.7").expect("decodes");
+                r.to_json()
+            })
+        },
+    );
+    c.bench_function(
+        "antminer: the same through serde_json::Value (native)",
+        |b| {
+            b.iter(|| {
+                let values: Vec<(&str, serde_json::Value)> = REPLIES
                     .iter()
                     .map(|(k, text)| {
+                        let raw = std::hint::black_box(text).as_bytes();
                         (
-                            k.to_string(),
-                            solomon_plugin_sdk::cgminer::parse(
-                                std::hint::black_box(text).as_bytes(),
-                            )
-                            .expect("fixture"),
+                            *k,
+                            solomon_plugin_sdk::cgminer::parse(raw).expect("fixture"),
                         )
                     })
                     .collect();
+                let replies: BTreeMap<&str, &serde_json::Value> =
+                    values.iter().map(|(k, v)| (*k, v)).collect();
                 let r =
                     solomon_driver_cgminer::parse::record(&replies, "10.0.0.7").expect("decodes");
                 r.to_json()

@@ -1,8 +1,8 @@
 //! Which firmware family a CGMiner-style reply comes from (pyasic's and asic-rs's substring
 //! rules, in their order).
 
-use serde_json::Value;
 use solomon_plugin_sdk::driver::{Identification, Probe};
+use solomon_plugin_sdk::json::JsonValue;
 
 /// A firmware family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,27 +45,24 @@ impl Family {
     /// From the replies themselves: the same substring rules over their keys and string
     /// values, upper-cased. Cheaper than serializing them again (this runs every poll) and
     /// the same answer, since no family name spans a key and its value.
-    pub fn detect_in(replies: &[&Value]) -> Family {
-        fn walk(v: &Value, out: &mut String) {
-            match v {
-                Value::String(s) => {
-                    out.push_str(s);
+    pub fn detect_in<V: JsonValue>(replies: &[&V]) -> Family {
+        fn walk<V: JsonValue>(v: &V, out: &mut String) {
+            if let Some(s) = v.str_value() {
+                out.push_str(s);
+                out.push('\n');
+            } else if let Some(list) = v.elements() {
+                list.iter().for_each(|v| walk(v, out));
+            } else {
+                v.for_each_member(&mut |k, v| {
+                    out.push_str(k);
                     out.push('\n');
-                }
-                Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
-                Value::Object(m) => {
-                    for (k, v) in m {
-                        out.push_str(k);
-                        out.push('\n');
-                        walk(v, out);
-                    }
-                }
-                _ => {}
+                    walk(v, out);
+                });
             }
         }
         let mut text = String::new();
         for r in replies {
-            walk(r, &mut text);
+            walk(*r, &mut text);
         }
         text.make_ascii_uppercase();
         Family::detect(&text)

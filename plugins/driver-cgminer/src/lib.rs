@@ -11,9 +11,7 @@ mod family;
 #[doc(hidden)]
 pub mod parse;
 
-use solomon_plugin_sdk::driver::{
-    Driver, Identification, PollError, Probe, Target, cgminer_commands_cached,
-};
+use solomon_plugin_sdk::driver::{Driver, Identification, PollError, Probe, Target, cgminer_read};
 use solomon_plugin_sdk::{MinerRecord, host};
 
 struct Cgminer;
@@ -34,11 +32,12 @@ impl Driver for Cgminer {
     }
 
     fn poll(target: &Target) -> Result<MinerRecord, PollError> {
-        let replies = cgminer_commands_cached(target, LIVE, STATIC)?;
-        if !replies.contains_key("summary") {
-            return Err(PollError::Malformed("the miner answered no summary".into()));
-        }
-        let mut record = parse::record(&replies, &target.host)?;
+        let mut record = cgminer_read(target, LIVE, STATIC, |replies| {
+            if !replies.contains_key("summary") {
+                return Err(PollError::Malformed("the miner answered no summary".into()));
+            }
+            parse::record(replies, &target.host)
+        })??;
         record.ts_ms = host::now_ms();
         Ok(record)
     }

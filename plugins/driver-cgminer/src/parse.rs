@@ -3,9 +3,9 @@
 
 use crate::avalon;
 use crate::family::Family;
-use serde_json::Value;
 use solomon_plugin_sdk::cgminer::{section, section_list};
 use solomon_plugin_sdk::driver::PollError;
+use solomon_plugin_sdk::json::{JsonValue, Scalar};
 use solomon_plugin_sdk::lenient::{
     bool_field, count_field, field, field_any, number, parse_number_str, string_field,
 };
@@ -14,8 +14,11 @@ use solomon_plugin_sdk::{Board, Fan, MinerRecord, MinerState, Pool};
 use std::collections::BTreeMap;
 
 /// Builds the record from the replies of one poll (keyed by command).
-pub fn record(replies: &BTreeMap<String, Value>, host: &str) -> Result<MinerRecord, PollError> {
-    let reply = |c: &str| replies.get(c);
+pub fn record<V: JsonValue>(
+    replies: &BTreeMap<&str, &V>,
+    host: &str,
+) -> Result<MinerRecord, PollError> {
+    let reply = |c: &str| replies.get(c).copied();
     let summary = reply("summary")
         .map(|r| section(r, "SUMMARY"))
         .transpose()?
@@ -24,7 +27,7 @@ pub fn record(replies: &BTreeMap<String, Value>, host: &str) -> Result<MinerReco
     let devdetails = reply("devdetails").and_then(|r| section(r, "DEVDETAILS").ok());
 
     // The `Description` of every envelope names the miner program.
-    let texts: Vec<&Value> = ["version", "devdetails", "summary"]
+    let texts: Vec<&V> = ["version", "devdetails", "summary"]
         .iter()
         .filter_map(|c| reply(c))
         .collect();
@@ -96,7 +99,11 @@ pub fn record(replies: &BTreeMap<String, Value>, host: &str) -> Result<MinerReco
     Ok(r)
 }
 
-fn model(family: Family, version: Option<&Value>, devdetails: Option<&Value>) -> Option<String> {
+fn model<V: JsonValue>(
+    family: Family,
+    version: Option<&V>,
+    devdetails: Option<&V>,
+) -> Option<String> {
     let raw = match family {
         Family::Avalon => {
             version.and_then(|v| string_field(v, "PROD").or_else(|| string_field(v, "MODEL")))
@@ -118,7 +125,7 @@ fn model(family: Family, version: Option<&Value>, devdetails: Option<&Value>) ->
     (!m.is_empty()).then_some(m)
 }
 
-fn firmware_version(version: Option<&Value>, summary: &Value) -> Option<String> {
+fn firmware_version<V: JsonValue>(version: Option<&V>, summary: &V) -> Option<String> {
     string_field(summary, "Firmware Version").or_else(|| {
         let v = version?;
         [
@@ -129,7 +136,7 @@ fn firmware_version(version: Option<&Value>, summary: &Value) -> Option<String> 
     })
 }
 
-fn hashrates(summary: &Value, r: &mut MinerRecord) {
+fn hashrates<V: JsonValue>(summary: &V, r: &mut MinerRecord) {
     let read = |keys: &[(&str, HashUnit)]| {
         keys.iter()
             .find_map(|(k, u)| field(summary, k).map(|v| to_hs(v, *u)))
@@ -166,7 +173,7 @@ fn hashrates(summary: &Value, r: &mut MinerRecord) {
     }
 }
 
-fn pool(p: &Value, family: Family) -> Option<Pool> {
+fn pool<V: JsonValue>(p: &V, family: Family) -> Option<Pool> {
     let url = string_field(p, "URL")?;
     // Whatsminer numbers pools from 1.
     let raw_index = count_field(p, "POOL").unwrap_or(0);
@@ -184,8 +191,8 @@ fn pool(p: &Value, family: Family) -> Option<Pool> {
         user: string_field(p, "User"),
         active: bool_field(p, "Stratum Active"),
         alive: p
-            .get("Status")
-            .and_then(Value::as_str)
+            .member("Status")
+            .and_then(JsonValue::str_value)
             .map(|s| s.eq_ignore_ascii_case("alive")),
         accepted: count_field(p, "Accepted"),
         rejected: count_field(p, "Rejected"),
@@ -194,28 +201,30 @@ fn pool(p: &Value, family: Family) -> Option<Pool> {
 }
 
 /// `"78-50-69-70"` -> the largest reading.
-fn dash_max(v: &Value) -> Option<f64> {
-    match v {
-        Value::String(s) => s
+fn dash_max<V: JsonValue>(v: &V) -> Option<f64> {
+    match v.scalar() {
+        Scalar::Str(s) => s
             .split('-')
             .filter_map(parse_number_str)
             .filter(|t| *t > 0.0)
             .reduce(f64::max),
-        other => number(other).filter(|t| *t > 0.0),
+        _ => number(v).filter(|t| *t > 0.0),
     }
 }
 
 /// Antminer / LuxOS / Braiins `stats`: per-chain strings and numbered keys.
-fn chain_stats(stats: &[Value], r: &mut MinerRecord) {
+fn chain_stats<V: JsonValue>(stats: &[V], r: &mut MinerRecord) {
     // STATS[0] is a version block; the chain data is in the element that has it.
     let Some(s) = stats.iter().find(|s| {
-        s.get("chain_rate1").is_some() || s.get("fan1").is_some() || s.get("temp1").is_some()
+        s.member("chain_rate1").is_some()
+            || s.member("fan1").is_some()
+            || s.member("temp1").is_some()
     }) else {
         return;
     };
     let unit = s
-        .get("rate_unit")
-        .and_then(Value::as_str)
+        .member("rate_unit")
+        .and_then(JsonValue::str_value)
         .and_then(HashUnit::parse)
         .unwrap_or(HashUnit::GH);
     r.expected_hashrate_hs = r.expected_hashrate_hs.or_else(|| {
@@ -234,22 +243,22 @@ fn chain_stats(stats: &[Value], r: &mut MinerRecord) {
         }
     }
     for i in 1..=16u32 {
-        let rate = s.get(format!("chain_rate{i}")).and_then(number);
+        let rate = s.member(&format!("chain_rate{i}")).and_then(number);
         let chips = count_field(s, &format!("chain_acn{i}")).filter(|c| *c > 0);
         if rate.is_none() && chips.is_none() {
             continue;
         }
         let chip_temp = s
-            .get(format!("temp_chip{i}"))
+            .member(&format!("temp_chip{i}"))
             .and_then(dash_max)
             .or_else(|| field(s, &format!("temp2_{i}")).filter(|t| *t > 0.0));
         let board_temp = s
-            .get(format!("temp_pcb{i}"))
+            .member(&format!("temp_pcb{i}"))
             .and_then(dash_max)
             .or_else(|| field(s, &format!("temp{i}")).filter(|t| *t > 0.0));
         let ok_chips = s
-            .get(format!("chain_acs{i}"))
-            .and_then(Value::as_str)
+            .member(&format!("chain_acs{i}"))
+            .and_then(JsonValue::str_value)
             .map(|a| a.chars().filter(|c| *c == 'o').count() as u32);
         r.boards.push(Board {
             index: i - 1,
@@ -271,12 +280,16 @@ fn chain_stats(stats: &[Value], r: &mut MinerRecord) {
 }
 
 /// Avalon `stats`: the `MM ID0` string.
-fn avalon_stats(stats: &[Value], r: &mut MinerRecord) {
+fn avalon_stats<V: JsonValue>(stats: &[V], r: &mut MinerRecord) {
     let Some(mm) = stats.iter().find_map(|s| {
-        s.as_object()?
-            .iter()
-            .find(|(k, _)| k.starts_with("MM ID"))
-            .and_then(|(_, v)| v.as_str().map(str::to_string))
+        // The first `MM ID*` key in key order, whatever the order of the reply.
+        let mut first: Option<(String, Option<String>)> = None;
+        s.for_each_member(&mut |k, v| {
+            if k.starts_with("MM ID") && first.as_ref().is_none_or(|(f, _)| k < f.as_str()) {
+                first = Some((k.to_string(), v.str_value().map(str::to_string)));
+            }
+        });
+        first.and_then(|(_, text)| text)
     }) else {
         return;
     };
@@ -323,7 +336,26 @@ fn avalon_stats(stats: &[Value], r: &mut MinerRecord) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+    use solomon_plugin_sdk::json::Json;
+
+    /// Builds the record twice, from `serde_json::Value` replies and from the borrowed [`Json`]
+    /// the driver polls with, and checks that both give the same result.
+    fn decode(replies: &BTreeMap<String, Value>, host: &str) -> Result<MinerRecord, PollError> {
+        let by_ref: BTreeMap<&str, &Value> = replies.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let texts: Vec<(&str, Vec<u8>)> = replies
+            .iter()
+            .map(|(k, v)| (k.as_str(), serde_json::to_vec(v).expect("serializable")))
+            .collect();
+        let docs: Vec<(&str, Json<'_>)> = texts
+            .iter()
+            .map(|(k, t)| (*k, Json::parse(t).expect("valid JSON")))
+            .collect();
+        let borrowed: BTreeMap<&str, &Json<'_>> = docs.iter().map(|(k, d)| (*k, d)).collect();
+        let (a, b) = (record(&by_ref, host), record(&borrowed, host));
+        assert_eq!(a, b, "Value and Json decode alike");
+        a
+    }
 
     fn fixture(name: &str) -> Value {
         let text = match name {
@@ -349,7 +381,7 @@ mod tests {
             .iter()
             .map(|c| (c.to_string(), fixture(c)))
             .collect();
-        record(&replies, "10.0.0.7").expect("decodes")
+        decode(&replies, "10.0.0.7").expect("decodes")
     }
 
     #[test]
@@ -422,7 +454,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let r = record(&replies, "h").expect("decodes");
+        let r = decode(&replies, "h").expect("decodes");
         assert_eq!(
             (r.make.as_str(), r.model.as_deref()),
             ("Whatsminer", Some("M30S+"))
@@ -454,7 +486,7 @@ mod tests {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect();
-        let r = record(&replies, "h").expect("decodes");
+        let r = decode(&replies, "h").expect("decodes");
         assert_eq!((r.make.as_str(), r.model.as_deref()), ("Avalon", Some("Q")));
         assert_eq!(
             (r.temp_c, r.temp_max_c, r.env_temp_c),
@@ -474,7 +506,7 @@ mod tests {
             "summary".to_string(),
             json!({"STATUS":[{"STATUS":"E","Code":14,"Msg":"Invalid command"}]}),
         );
-        assert!(record(&replies, "h").is_err());
+        assert!(decode(&replies, "h").is_err());
         replies.insert(
             "summary".to_string(),
             json!({"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"GHS 5s":"n/a","Elapsed":"x"}]}),
@@ -487,15 +519,16 @@ mod tests {
             "pools".to_string(),
             json!({"STATUS":[{"STATUS":"S"}],"POOLS":[{"URL":7},"x"]}),
         );
-        let r = record(&replies, "h").expect("lenient");
+        let r = decode(&replies, "h").expect("lenient");
         assert_eq!((r.hashrate_hs, r.uptime_s), (None, None));
         assert_eq!(r.state, MinerState::Idle);
     }
 
     mod fuzz {
         use super::super::*;
+        use super::decode;
         use proptest::prelude::*;
-        use serde_json::json;
+        use serde_json::{Value, json};
 
         proptest! {
             /// Arbitrary bytes as every command's reply: a record or an error, never a panic,
@@ -505,7 +538,7 @@ mod tests {
                 for bytes in [raw.as_slice(), text.as_bytes()] {
                     if let Ok(v) = solomon_plugin_sdk::cgminer::parse(bytes) {
                         let replies: BTreeMap<String, Value> = ["summary", "stats", "pools", "version", "devdetails"].iter().map(|c| (c.to_string(), v.clone())).collect();
-                        if let Ok(r) = record(&replies, "h") {
+                        if let Ok(r) = decode(&replies, "h") {
                             prop_assert!(r.hashrate_hs.is_none_or(f64::is_finite) && r.temp_c.is_none_or(f64::is_finite));
                         }
                     }
@@ -519,7 +552,7 @@ mod tests {
                 let stats = json!({"STATUS":[{"STATUS":"S"}],"STATS":[{},{"chain_rate1":vals[8],"temp_chip1":vals[9],"fan1":vals[10],"rate_unit":vals[11],"MM ID0":vals[9]}]});
                 let pools = json!({"STATUS":[{"STATUS":"S"}],"POOLS":[{"URL":vals[7],"POOL":vals[2],"Diff":vals[6]}]});
                 let replies: BTreeMap<String, Value> = [("summary", summary), ("stats", stats), ("pools", pools)].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-                if let Ok(r) = record(&replies, "h") {
+                if let Ok(r) = decode(&replies, "h") {
                     prop_assert!(r.hashrate_hs.is_none_or(f64::is_finite));
                     prop_assert!(r.boards.iter().all(|b| b.hashrate_hs.is_none_or(f64::is_finite)));
                 }
