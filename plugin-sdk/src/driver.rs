@@ -391,7 +391,10 @@ pub fn cgminer_read<R>(
     if joined {
         match exchange(&cgminer::request(&wanted.join("+"), None)) {
             Ok(raw) => joined_raw = raw,
-            Err(e) if fatal(&e) => return Err(e.into()),
+            // Refused or not allowed: one command alone would be too.
+            Err(e @ (IoError::Unreachable(_) | IoError::Denied(_))) => return Err(e.into()),
+            // A timeout too falls back to one command per connection: firmware that cannot
+            // join commands may hang on them instead of answering with an error.
             Err(_) => {}
         }
     }

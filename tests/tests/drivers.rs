@@ -37,6 +37,16 @@ async fn drivers() -> (Runtime, Vec<Arc<Plugin>>) {
     (runtime, out)
 }
 
+/// The compiled CGMiner driver, with the runtime that keeps it alive.
+async fn cgminer_driver() -> (Runtime, Arc<Plugin>) {
+    let (rt, drivers) = drivers().await;
+    let driver = drivers
+        .into_iter()
+        .find(|d| d.meta().name == "driver-cgminer")
+        .expect("driver");
+    (rt, driver)
+}
+
 fn cfg(http_port: u16, rpc_port: u16) -> ProbeConfig {
     ProbeConfig {
         http_port,
@@ -260,12 +270,7 @@ async fn raw_rpc(reply: &'static [u8], never_end: bool) -> u16 {
 
 #[tokio::test]
 async fn cgminer_wire_quirks_over_real_sockets() {
-    let (_rt, drivers) = drivers().await;
-    let driver = drivers
-        .iter()
-        .find(|d| d.meta().name == "driver-cgminer")
-        .expect("driver")
-        .clone();
+    let (_rt, driver) = cgminer_driver().await;
     let poll = |port: u16| {
         let d = driver.clone();
         async move {
@@ -337,14 +342,9 @@ async fn cgminer_wire_quirks_over_real_sockets() {
 
 #[tokio::test]
 async fn cgminer_driver_stops_sending_what_the_firmware_refuses() {
-    let (_rt, drivers) = drivers().await;
+    let (_rt, driver) = cgminer_driver().await;
     let f = fleet(Ipv4Addr::new(127, 0, 24, 1), 0, 1, 18184, 14131).await;
     let antminer = &f.miners()[0];
-    let driver = drivers
-        .iter()
-        .find(|d| d.meta().name == "driver-cgminer")
-        .expect("driver")
-        .clone();
     let target = solomon_host::runtime::driver_types::Target {
         host: antminer.ip.to_string(),
         http_port: 1,
@@ -375,5 +375,65 @@ async fn cgminer_driver_stops_sending_what_the_firmware_refuses() {
         exchanges(),
         6 + 3 * 3,
         "later polls skip the multi-command, devdetails and the (reused) version"
+    );
+}
+
+/// Firmware that hangs on a joined command instead of refusing it: the poll falls back to one
+/// command per connection after the timeout, and later polls do not try joining again.
+#[tokio::test]
+async fn cgminer_driver_falls_back_when_a_joined_command_hangs() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (_rt, driver) = cgminer_driver().await;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let joined = Arc::new(AtomicUsize::new(0));
+    let seen = joined.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                if req.contains('+') {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    return;
+                }
+                let reply: &[u8] = if req.contains("\"summary\"") {
+                    include_bytes!("../fixtures/antminer/s19pro_stock-49.0.1.3_summary.json")
+                } else if req.contains("\"pools\"") {
+                    include_bytes!("../fixtures/antminer/s19pro_stock-49.0.1.3_pools.json")
+                } else if req.contains("\"stats\"") {
+                    include_bytes!("../fixtures/antminer/s19pro_stock-49.0.1.3_stats.json")
+                } else if req.contains("\"version\"") {
+                    include_bytes!("../fixtures/antminer/s19pro_stock-49.0.1.3_version.json")
+                } else {
+                    br#"{"STATUS":[{"STATUS":"E","When":0,"Code":14,"Msg":"Invalid command"}],"id":1}"#
+                };
+                let _ = s.write_all(reply).await;
+            });
+        }
+    });
+    let target = solomon_host::runtime::driver_types::Target {
+        host: "127.0.0.1".into(),
+        http_port: 1,
+        rpc_port: port,
+    };
+    for _ in 0..2 {
+        let r = driver
+            .poll(target.clone())
+            .await
+            .expect("no trap")
+            .expect("the poll falls back to single commands");
+        assert_eq!(r.hashrate_hs, Some(110566.89e9), "GHS 5s is GH/s");
+        assert_eq!(r.model.as_deref(), Some("S19 Pro"));
+    }
+    assert_eq!(
+        joined.load(Ordering::SeqCst),
+        1,
+        "the joined command was tried once, then never again"
     );
 }
