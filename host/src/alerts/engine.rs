@@ -1,7 +1,7 @@
 //! The engine's tasks: events in, batched per engine task, judged by every rule at once,
 //! verdicts applied in order.
 
-use super::lifecycle::{Current, Decision, decide};
+use super::lifecycle::{Current, Decision, KnownAlerts, decide};
 use crate::host_api::clock::unix_ms as now_ms;
 use crate::hub::Hub;
 use crate::registry::PluginSet;
@@ -86,22 +86,19 @@ impl AlertEngine {
         config: AlertConfig,
     ) -> Self {
         let stats = Arc::new(EngineStats::default());
-        let known = match storage.alerts().all() {
-            Ok(all) => all
-                .into_iter()
-                .map(|a| {
+        let mut known = KnownAlerts::default();
+        match storage.alerts().all() {
+            Ok(all) => {
+                for a in all {
                     let c = Current {
                         firing: a.firing,
                         fired_ms: a.since_ms,
                     };
-                    ((a.rule, a.miner, a.key), c)
-                })
-                .collect(),
-            Err(e) => {
-                tracing::error!("reading stored alerts failed: {e}");
-                HashMap::new()
+                    known.insert(&a.rule, &a.miner, &a.key, c);
+                }
             }
-        };
+            Err(e) => tracing::error!("reading stored alerts failed: {e}"),
+        }
         let rule_configs = config
             .rules
             .keys()
@@ -166,7 +163,7 @@ struct Engine {
     /// Each stored alert's lifecycle state, so the common verdict ("all fine", or "still
     /// firing") is decided without reading the database. Only the engine writes it, and a
     /// miner's alerts only from that miner's task.
-    known: parking_lot::Mutex<HashMap<(String, String, String), Current>>,
+    known: parking_lot::Mutex<KnownAlerts>,
 }
 
 async fn run(
@@ -297,8 +294,7 @@ impl Engine {
             }
         };
         for a in alerts {
-            let id = (name.to_string(), ev.miner.clone(), a.key.clone());
-            let known = self.known.lock().get(&id).copied();
+            let known = self.known.lock().get(name, &ev.miner, &a.key);
             let now = now_ms();
             let cooldown = self.config.cooldown_for(name, &ev.miner);
             if decide(known, a.firing, now, cooldown) == Decision::Keep {
@@ -307,7 +303,9 @@ impl Engine {
             match apply(&self.storage, name, &ev.miner, &a, now, &self.config) {
                 Ok(Some(state)) => {
                     self.known.lock().insert(
-                        id,
+                        name,
+                        &ev.miner,
+                        &a.key,
                         Current {
                             firing: state.firing,
                             fired_ms: state.since_ms,

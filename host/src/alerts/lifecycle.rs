@@ -1,6 +1,7 @@
 //! What a rule's verdict does to an alert: the state machine `resolved -> firing -> resolved`
 //! with a cooldown, so a flapping miner is reported once, not once per flap.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// The outcome of one verdict.
@@ -23,6 +24,26 @@ pub struct Current {
     pub firing: bool,
     /// When it last fired (and people were told), Unix ms.
     pub fired_ms: u64,
+}
+
+/// Each stored alert's [`Current`] by rule, miner and key. Looked up with borrowed names, so
+/// the common verdict ("all fine", sent by every rule for every miner at every poll) costs no
+/// allocation.
+#[derive(Debug, Default)]
+pub struct KnownAlerts(HashMap<String, HashMap<String, HashMap<String, Current>>>);
+
+impl KnownAlerts {
+    /// The alert `key` of `rule` on `miner`, if stored.
+    pub fn get(&self, rule: &str, miner: &str, key: &str) -> Option<Current> {
+        self.0.get(rule)?.get(miner)?.get(key).copied()
+    }
+
+    /// Records the alert's state.
+    pub fn insert(&mut self, rule: &str, miner: &str, key: &str, current: Current) {
+        let by_miner = self.0.entry(rule.to_string()).or_default();
+        let by_key = by_miner.entry(miner.to_string()).or_default();
+        by_key.insert(key.to_string(), current);
+    }
 }
 
 /// Decides what a verdict (`firing` or not) does to the alert now in `current`.
@@ -49,6 +70,26 @@ mod tests {
     use super::*;
 
     const MIN: u64 = 60_000;
+
+    #[test]
+    fn known_alerts_are_told_apart_by_rule_miner_and_key() {
+        let mut k = KnownAlerts::default();
+        let c = |fired_ms| Current {
+            firing: true,
+            fired_ms,
+        };
+        k.insert("overheat", "m1", "chip", c(1));
+        k.insert("overheat", "m1", "vr", c(2));
+        k.insert("overheat", "m2", "chip", c(3));
+        k.insert("offline", "m1", "chip", c(4));
+        k.insert("overheat", "m1", "chip", c(5));
+        assert_eq!(k.get("overheat", "m1", "chip"), Some(c(5)), "replaced");
+        assert_eq!(k.get("overheat", "m1", "vr"), Some(c(2)));
+        assert_eq!(k.get("overheat", "m2", "chip"), Some(c(3)));
+        assert_eq!(k.get("offline", "m1", "chip"), Some(c(4)));
+        assert_eq!(k.get("offline", "m2", "chip"), None);
+        assert_eq!(k.get("fan", "m1", "chip"), None);
+    }
 
     /// Runs verdicts through the lifecycle as the engine does; returns what was told.
     fn run(verdicts: &[(u64, bool)], cooldown: Duration) -> Vec<(u64, Decision)> {
