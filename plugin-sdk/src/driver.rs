@@ -454,11 +454,10 @@ pub fn cgminer_read<R>(
             }
         }
     }
-    let mut kept_repaired = vec![String::new(); kept.len()];
+    // Stored by this function as valid JSON: no quirk repairs needed.
     let kept_docs: Vec<(&str, Json<'_>)> = kept
         .iter()
-        .zip(kept_repaired.iter_mut())
-        .filter_map(|((c, text), fix)| Some((*c, cgminer::parse_json(text.as_bytes(), fix).ok()?)))
+        .filter_map(|(c, text)| Some((*c, Json::parse(text.as_bytes()).ok()?)))
         .collect();
     let ok = !replies.is_empty() || first_err.is_none();
     let mut refreshed = false;

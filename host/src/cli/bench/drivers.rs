@@ -4,7 +4,7 @@
 
 use super::super::plugins::{command_runtime, load_plugins};
 use super::BenchArgs;
-use super::proc::thread_cpu;
+use super::proc::{cpu_split, thread_cpu};
 use crate::discovery::{ProbeConfig, hosts_in, scan};
 use crate::runtime::Plugin;
 use crate::runtime::driver_types::Target;
@@ -13,15 +13,6 @@ use anyhow::Context;
 use std::net::Ipv4Addr;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
-
-/// (user, system) CPU time of this thread, in clock ticks (`/proc/thread-self/stat`).
-fn thread_ticks() -> Option<(u64, u64)> {
-    let s = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = s.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some((f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?))
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -51,7 +42,7 @@ where
     };
     // Warm up: instances created, caches filled.
     poll_all(20).await?;
-    let (cpu0, ticks0, wall0) = (thread_cpu(), thread_ticks(), Instant::now());
+    let (cpu0, ticks0, wall0) = (thread_cpu(), cpu_split("thread-self"), Instant::now());
     poll_all(per_target).await?;
     let records = (per_target * targets.len()) as f64;
     let wall = wall0.elapsed().as_secs_f64() * 1e6 / records;
@@ -61,13 +52,13 @@ where
     };
     // Kernel time includes the loopback TCP work the kernel does in this thread's context on
     // behalf of both ends.
-    let split = match (ticks0, thread_ticks()) {
+    let split = match (ticks0, cpu_split("thread-self")) {
         (Some((u0, s0)), Some((u1, s1))) if u1 + s1 > u0 + s0 => {
-            let all = (u1 + s1 - u0 - s0) as f64;
+            let all = (u1 + s1 - u0 - s0).as_secs_f64();
             format!(
                 " ({:.0}% user, {:.0}% kernel)",
-                100.0 * (u1 - u0) as f64 / all,
-                100.0 * (s1 - s0) as f64 / all
+                100.0 * (u1 - u0).as_secs_f64() / all,
+                100.0 * (s1 - s0).as_secs_f64() / all
             )
         }
         _ => String::new(),
