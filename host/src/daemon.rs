@@ -8,7 +8,7 @@ use crate::hub::Hub;
 use crate::manager::{ManagerConfig, MinerManager};
 use crate::notify::{Notifier, NotifyOptions};
 use crate::registry::{DEFAULT_DEBOUNCE, Reloader};
-use crate::runtime::{HostServices, Runtime, RuntimeConfig};
+use crate::runtime::{CompileIn, HostServices, Runtime, RuntimeConfig};
 use crate::server::{self, ApiConfig, AppState, AuthConfig, Ready};
 use crate::state::{MinerStore, StoreView};
 use crate::storage::{Storage, StorageConfig};
@@ -36,6 +36,10 @@ pub struct Settings {
     pub alerts: AlertConfig,
     /// How notifications are retried.
     pub notify: NotifyOptions,
+    /// Where plugins are compiled: the `solomon` binary compiles them in a child process
+    /// ([`CompileIn::child_of_this_binary`]); a daemon embedded in another program, such as a
+    /// test, compiles in process.
+    pub compile_in: CompileIn,
 }
 
 impl Settings {
@@ -64,6 +68,7 @@ impl Settings {
             },
             alerts: AlertConfig::default(),
             notify: NotifyOptions::default(),
+            compile_in: CompileIn::ThisProcess,
         }
     }
 }
@@ -120,6 +125,7 @@ pub async fn serve_daemon_until(
     };
     let mut config = RuntimeConfig {
         cache_dir: Some(args.data_dir.join("plugin-cache")),
+        compile_in: args.compile_in.clone(),
         ..Default::default()
     };
     let p = &args.polling;

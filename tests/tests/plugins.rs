@@ -8,7 +8,7 @@ use solomon_host::runtime::driver_types::{PollError, Target};
 use solomon_host::runtime::record::to_wit;
 use solomon_host::runtime::rule_types::{Event, EventKind, Severity};
 use solomon_host::runtime::{
-    CallError, HostServices, LoadError, Plugin, Runtime, RuntimeConfig, World,
+    CallError, CompileIn, HostServices, LoadError, Plugin, Runtime, RuntimeConfig, World,
 };
 use solomon_plugin_sdk::{MinerRecord, MinerState};
 use solomon_tests::{axeos_server, fixture, plugins, read, solomon_bin, test_config};
@@ -313,6 +313,118 @@ async fn compiled_components_are_cached_on_disk() {
     }
     let third = runtime.load(axeos_bytes()).await.expect("recompiles");
     assert!(!third.meta().from_cache);
+}
+
+/// A stand-in compiler executable: a shell script that records each call in `calls` and then
+/// runs `body`.
+fn compiler_script(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    let calls = dir.join(format!("{name}.calls"));
+    let script = format!("#!/bin/sh\necho called >> '{}'\n{body}\n", calls.display());
+    std::fs::write(&path, script).expect("write script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+fn calls(dir: &std::path::Path, name: &str) -> usize {
+    std::fs::read_to_string(dir.join(format!("{name}.calls")))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+fn runtime_compiling_with(cache: &std::path::Path, exe: std::path::PathBuf) -> Runtime {
+    let config = RuntimeConfig {
+        cache_dir: Some(cache.to_path_buf()),
+        compile_in: CompileIn::Child(exe),
+        ..test_config()
+    };
+    Runtime::new(config, HostServices::default()).expect("runtime")
+}
+
+#[tokio::test]
+async fn a_child_process_compiles_plugins_into_the_cache() {
+    let bin = tempfile::tempdir().expect("tempdir");
+    let exe = compiler_script(
+        bin.path(),
+        "solomon",
+        &format!("exec '{}' \"$@\"", solomon_bin().display()),
+    );
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime_compiling_with(cache.path(), exe);
+    let driver = runtime
+        .load(axeos_bytes())
+        .await
+        .expect("compiled by the child");
+    assert!(!driver.meta().from_cache);
+    assert_eq!(calls(bin.path(), "solomon"), 1, "the child compiled it");
+    let again = runtime.load(axeos_bytes()).await.expect("from the cache");
+    assert!(again.meta().from_cache);
+    assert_eq!(
+        calls(bin.path(), "solomon"),
+        1,
+        "a cache hit starts no child"
+    );
+    // What the child wrote is a working plugin, not just a file.
+    let addr = axeos_server(fixture(
+        "axeos/bitaxe-gamma-601-bm1370_v2.12.0_system_info.json",
+    ))
+    .await;
+    let target = Target {
+        host: addr.ip().to_string(),
+        http_port: addr.port(),
+        rpc_port: 4028,
+    };
+    let record = driver.poll(target).await.expect("poll").expect("record");
+    assert_eq!(record.make, "Bitaxe");
+
+    // A file that does not compile is refused with the compiler's reason.
+    let err = runtime
+        .load(Arc::from(&b"\0asm\x0d\0\x01\0 not a component body"[..]))
+        .await
+        .err()
+        .expect("refused");
+    let LoadError::Invalid(reason) = &err else {
+        panic!("expected Invalid, got {err:?}");
+    };
+    assert!(
+        !reason.is_empty() && !reason.contains("process failed"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_crashing_or_missing_compiler_process_costs_a_load_error_or_nothing() {
+    let bin = tempfile::tempdir().expect("tempdir");
+    let cache = tempfile::tempdir().expect("tempdir");
+
+    // Dies by a signal: the load fails with that, and the runtime carries on.
+    let crashing = compiler_script(bin.path(), "crashing", "kill -SEGV $$");
+    let runtime = runtime_compiling_with(cache.path(), crashing);
+    let err = runtime.load(axeos_bytes()).await.err().expect("refused");
+    assert!(
+        matches!(&err, LoadError::Invalid(m) if m.contains("compiler process failed")),
+        "{err}"
+    );
+    assert_eq!(calls(bin.path(), "crashing"), 1);
+
+    // Exits 0 but writes nothing: compiled in process instead.
+    let silent = compiler_script(bin.path(), "silent", "cat > /dev/null; exit 0");
+    let runtime = runtime_compiling_with(cache.path(), silent);
+    let plugin = runtime
+        .load(axeos_bytes())
+        .await
+        .expect("compiled in process");
+    assert!(!plugin.meta().from_cache);
+    assert_eq!(calls(bin.path(), "silent"), 1);
+
+    // Cannot be started: compiled in process too.
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime_compiling_with(cache.path(), bin.path().join("no-such-binary"));
+    runtime
+        .load(axeos_bytes())
+        .await
+        .expect("compiled in process");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `solomon demo`: the daemon on a simulated fleet, so a newcomer sees live miners at once.
 
 use crate::daemon::{Settings, ensure_token, open_storage, serve_daemon};
+use crate::runtime::CompileIn;
 use crate::server::AuthConfig;
 use crate::simulate::{Fleet, FleetConfig, Scenario};
 use crate::storage::MinerConfig;
@@ -98,7 +99,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         // The page keeps the token from `?token=` and removes it from the address bar.
         eprintln!("demo: dashboard on http://{}/?token={t}", args.listen);
     }
-    let run = Settings::new(args.listen, data_dir, args.poll_seconds, auth.tokens);
+    let run = Settings {
+        compile_in: CompileIn::child_of_this_binary(),
+        ..Settings::new(args.listen, data_dir, args.poll_seconds, auth.tokens)
+    };
     let result = serve_daemon(run, storage).await;
     flap.abort();
     drop(fleet);

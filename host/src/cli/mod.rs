@@ -1,6 +1,7 @@
 //! The `solomon` command line. Each subcommand lives in its own file.
 
 mod bench;
+mod compile_plugin;
 mod demo;
 mod format;
 mod plugin_check;
@@ -41,6 +42,10 @@ pub enum Command {
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Compile the component on stdin into a plugin cache (what the daemon runs in a child
+    /// process, so that the compiler never shares its memory).
+    #[command(hide = true)]
+    CompilePlugin(compile_plugin::CompilePluginArgs),
 }
 
 /// `solomon plugin ...`
@@ -71,6 +76,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Scan(args) => scan::scan(args).await,
         Command::Simulate(args) => simulate::simulate(args).await,
         Command::Bench(args) => bench::bench(args).await,
+        Command::CompilePlugin(args) => Ok(compile_plugin::compile_plugin(&args)),
         Command::Plugin(PluginCommand::Check { files, json }) => {
             plugin_check::check(&files, json).await
         }

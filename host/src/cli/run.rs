@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::daemon::{Settings, ensure_token, open_storage, serve_daemon};
+use crate::runtime::CompileIn;
 use crate::server::{ApiConfig, AuthConfig};
 use crate::storage::MinerConfig;
 use anyhow::Context;
@@ -75,6 +76,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .map(|c| c.alert_config())
             .unwrap_or_default(),
         notify: Default::default(),
+        compile_in: CompileIn::child_of_this_binary(),
     };
     let mut auth = config
         .as_ref()

@@ -1,5 +1,6 @@
 //! Limits and tunables of the plugin runtime.
 
+use super::compiler::CompileIn;
 use crate::host_api::BoundaryLimits;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,6 +34,9 @@ pub struct RuntimeConfig {
     /// Where precompiled components are cached (`None`: compile every time). Artifacts are
     /// loaded as native code, so this folder must be as trusted as the binary itself.
     pub cache_dir: Option<PathBuf>,
+    /// Where Cranelift runs on a cache miss: in this process, or in a child process of its
+    /// own (the daemon's choice, see [`super::compiler`]).
+    pub compile_in: CompileIn,
     /// Largest `.wasm` file accepted.
     pub max_component_bytes: usize,
     /// Largest result (a miner record, measured by its strings and lists) a driver may return.
@@ -54,6 +58,7 @@ impl Default for RuntimeConfig {
             instances_per_driver: 4,
             queue_depth: 1024,
             cache_dir: None,
+            compile_in: CompileIn::ThisProcess,
             max_component_bytes: 32 * 1024 * 1024,
             max_result_bytes: 1024 * 1024,
             limits: BoundaryLimits::default(),

@@ -15,7 +15,7 @@ mod instance;
 mod plugin;
 pub mod record;
 
-pub use compiler::{check_header, sha256_hex};
+pub use compiler::{CHILD_INVALID, CompileIn, check_header, precompile_into, sha256_hex};
 pub use config::RuntimeConfig;
 pub use ctx::PluginCtx;
 pub use engine::new_engine;
@@ -172,6 +172,7 @@ impl Runtime {
         let compiler = compiler::Compiler::start(
             engine.clone(),
             config.cache_dir.clone(),
+            config.compile_in.clone(),
             config.max_component_bytes,
         )?;
         let shared = Shared {

@@ -13,6 +13,7 @@ use super::BenchArgs;
 use super::clients::{SETTLE, WsClients};
 use super::proc::{cpu, cpu_split, status_kib};
 use crate::daemon::{Settings, open_storage, serve_daemon_until};
+use crate::runtime::CompileIn;
 use crate::storage::MinerConfig;
 use anyhow::Context;
 use std::io::{BufRead, BufReader};
@@ -125,6 +126,7 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
     let addr: SocketAddr = "127.0.32.1:18402".parse()?;
     let token = crate::daemon::random_token()?;
     let mut settings = Settings::new(addr, dir.clone(), args.poll_seconds, vec![token]);
+    settings.compile_in = CompileIn::child_of_this_binary();
     if args.no_rules {
         settings.disable_builtin = crate::builtin::BUILTIN_PLUGINS
             .iter()
