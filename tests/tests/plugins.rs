@@ -418,6 +418,22 @@ async fn a_crashing_or_missing_compiler_process_costs_a_load_error_or_nothing() 
     assert!(!plugin.meta().from_cache);
     assert_eq!(calls(bin.path(), "silent"), 1);
 
+    // Never reads and never ends: stopped at the timeout, and the load fails with that.
+    let hung = compiler_script(bin.path(), "hung", "exec sleep 60");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let config = RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        compile_in: CompileIn::Child(hung),
+        compile_timeout: std::time::Duration::from_secs(1),
+        ..test_config()
+    };
+    let runtime = Runtime::new(config, HostServices::default()).expect("runtime");
+    let err = runtime.load(axeos_bytes()).await.err().expect("refused");
+    assert!(
+        matches!(&err, LoadError::Invalid(m) if m.contains("took longer")),
+        "{err}"
+    );
+
     // Cannot be started: compiled in process too.
     let cache = tempfile::tempdir().expect("tempdir");
     let runtime = runtime_compiling_with(cache.path(), bin.path().join("no-such-binary"));

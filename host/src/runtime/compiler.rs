@@ -12,7 +12,7 @@
 //! against 132-138 MB at 10,000 miners, `solomon bench daemon`). And a compiler that crashes
 //! or runs away on a hostile file costs a load error, not the daemon.
 
-use super::LoadError;
+use super::{LoadError, RuntimeConfig};
 use sha2::{Digest, Sha256};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{Read, Write};
@@ -55,9 +55,6 @@ impl CompileIn {
     }
 }
 
-/// Longest a compiler child may run before it is killed.
-const CHILD_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// Exit code of `solomon compile-plugin` for a file that does not compile (the reason is the
 /// last line of its stderr).
 pub const CHILD_INVALID: i32 = 2;
@@ -85,25 +82,20 @@ pub struct Compiler {
 }
 
 impl Compiler {
-    /// Starts the compile thread.
-    pub fn start(
-        engine: Engine,
-        cache_dir: Option<PathBuf>,
-        compile_in: CompileIn,
-        max_bytes: usize,
-    ) -> std::io::Result<Self> {
+    /// Starts the compile thread, compiling as `config` says.
+    pub fn start(engine: Engine, config: &RuntimeConfig) -> std::io::Result<Self> {
+        let how = How {
+            cache_dir: config.cache_dir.clone(),
+            compile_in: config.compile_in.clone(),
+            timeout: config.compile_timeout,
+            max_bytes: config.max_component_bytes,
+        };
         let (tx, rx) = crossbeam_channel::bounded::<Job>(64);
         let thread = std::thread::Builder::new()
             .name("solomon-compile".into())
             .spawn(move || {
                 for job in rx {
-                    let result = compile(
-                        &engine,
-                        cache_dir.as_deref(),
-                        &compile_in,
-                        &job.bytes,
-                        max_bytes,
-                    );
+                    let result = compile(&engine, &how, &job.bytes);
                     let _ = job.reply.send(result);
                 }
             })?;
@@ -185,17 +177,19 @@ fn guarded<T>(f: impl FnOnce() -> wasmtime::Result<T>) -> Result<T, LoadError> {
     }
 }
 
-fn compile(
-    engine: &Engine,
-    cache_dir: Option<&Path>,
-    compile_in: &CompileIn,
-    bytes: &[u8],
+/// What the compile thread was told by the runtime's config.
+struct How {
+    cache_dir: Option<PathBuf>,
+    compile_in: CompileIn,
+    timeout: Duration,
     max_bytes: usize,
-) -> Result<Compiled, LoadError> {
-    check_header(bytes, max_bytes)?;
+}
+
+fn compile(engine: &Engine, how: &How, bytes: &[u8]) -> Result<Compiled, LoadError> {
+    check_header(bytes, how.max_bytes)?;
     let started = Instant::now();
     let sha256 = sha256_hex(bytes);
-    let Some(dir) = cache_dir else {
+    let Some(dir) = how.cache_dir.as_deref() else {
         let component = guarded(|| Component::new(engine, bytes))?;
         return Ok(Compiled::new(component, sha256, false, started));
     };
@@ -203,8 +197,8 @@ fn compile(
     if let Some(component) = load_cached(engine, &path) {
         return Ok(Compiled::new(component, sha256, true, started));
     }
-    if let CompileIn::Child(exe) = compile_in {
-        match compile_in_child(exe, dir, bytes) {
+    if let CompileIn::Child(exe) = &how.compile_in {
+        match compile_in_child(exe, dir, bytes, how.timeout) {
             Ok(()) => {
                 if let Some(component) = load_cached(engine, &path) {
                     return Ok(Compiled::new(component, sha256, false, started));
@@ -272,7 +266,12 @@ enum ChildError {
 }
 
 /// Runs `exe compile-plugin --cache-dir dir` on `bytes` (its stdin) and waits for it.
-fn compile_in_child(exe: &Path, dir: &Path, bytes: &[u8]) -> Result<(), ChildError> {
+fn compile_in_child(
+    exe: &Path,
+    dir: &Path,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Result<(), ChildError> {
     let mut child = Command::new(exe)
         .arg("compile-plugin")
         .arg("--cache-dir")
@@ -285,28 +284,26 @@ fn compile_in_child(exe: &Path, dir: &Path, bytes: &[u8]) -> Result<(), ChildErr
         .stderr(Stdio::piped())
         .spawn()
         .map_err(ChildError::Spawn)?;
-    // Read stderr on the side, so a chatty child can never block on a full pipe.
-    let stderr = child.stderr.take().map(|mut err| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = (&mut err).take(64 * 1024).read_to_string(&mut text);
-            text
-        })
-    });
-    // A child that stops reading early (it crashed) is reported by its exit status below.
+    // Stderr is read and stdin written on the side: a child that writes much or reads
+    // nothing can then never block this thread past the timeout. A child that stops reading
+    // early (it crashed) is reported by its exit status below.
+    let stderr = child
+        .stderr
+        .take()
+        .map(|err| std::thread::spawn(move || tail(err)));
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(bytes);
+        let bytes = bytes.to_vec();
+        std::thread::spawn(move || stdin.write_all(&bytes));
     }
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
-            Ok(None) if started.elapsed() > CHILD_TIMEOUT => {
+            Ok(None) if started.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
                 break Err(format!(
-                    "compiling took longer than {} s; the compiler was stopped",
-                    CHILD_TIMEOUT.as_secs()
+                    "compiling took longer than {timeout:?}; the compiler was stopped"
                 ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
@@ -333,6 +330,25 @@ fn compile_in_child(exe: &Path, dir: &Path, bytes: &[u8]) -> Result<(), ChildErr
         "the compiler process failed ({status}){}",
         said.map(|s| format!(": {s}")).unwrap_or_default()
     )))
+}
+
+/// The last 4 KiB of what `r` yields until its end, as text.
+fn tail(mut r: impl Read) -> String {
+    const KEEP: usize = 4096;
+    let (mut kept, mut buf) = (Vec::new(), [0u8; 4096]);
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                kept.extend_from_slice(&buf[..n]);
+                if kept.len() > 2 * KEEP {
+                    kept.drain(..kept.len() - KEEP);
+                }
+            }
+        }
+    }
+    let from = kept.len().saturating_sub(KEEP);
+    String::from_utf8_lossy(&kept[from..]).into_owned()
 }
 
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {

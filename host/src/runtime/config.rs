@@ -37,6 +37,8 @@ pub struct RuntimeConfig {
     /// Where Cranelift runs on a cache miss: in this process, or in a child process of its
     /// own (the daemon's choice, see [`super::compiler`]).
     pub compile_in: CompileIn,
+    /// Longest a compiler child may run before it is stopped and the load fails.
+    pub compile_timeout: Duration,
     /// Largest `.wasm` file accepted.
     pub max_component_bytes: usize,
     /// Largest result (a miner record, measured by its strings and lists) a driver may return.
@@ -59,6 +61,7 @@ impl Default for RuntimeConfig {
             queue_depth: 1024,
             cache_dir: None,
             compile_in: CompileIn::ThisProcess,
+            compile_timeout: Duration::from_secs(120),
             max_component_bytes: 32 * 1024 * 1024,
             max_result_bytes: 1024 * 1024,
             limits: BoundaryLimits::default(),

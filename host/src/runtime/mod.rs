@@ -169,12 +169,7 @@ impl Runtime {
     pub fn new(config: RuntimeConfig, services: HostServices) -> Result<Self, RuntimeError> {
         let engine = engine::new_engine().map_err(wt)?;
         let ticker = engine::EpochTicker::start(&engine, &config)?;
-        let compiler = compiler::Compiler::start(
-            engine.clone(),
-            config.cache_dir.clone(),
-            config.compile_in.clone(),
-            config.max_component_bytes,
-        )?;
+        let compiler = compiler::Compiler::start(engine.clone(), &config)?;
         let shared = Shared {
             driver_linker: linker(&engine, World::Driver).map_err(wt)?,
             rule_linker: linker(&engine, World::AlertRule).map_err(wt)?,
