@@ -434,6 +434,17 @@ async fn a_crashing_or_missing_compiler_process_costs_a_load_error_or_nothing() 
         "{err}"
     );
 
+    // A cache "dir" that is a file: the child cannot write its artifact, so the plugin is
+    // compiled in process and loads (uncached), as it would without a child.
+    let spot = tempfile::tempdir().expect("tempdir");
+    let not_a_dir = spot.path().join("cache");
+    std::fs::write(&not_a_dir, b"a file").expect("write");
+    let runtime = runtime_compiling_with(&not_a_dir, solomon_bin());
+    runtime
+        .load(axeos_bytes())
+        .await
+        .expect("loads although nothing can be cached");
+
     // Cannot be started: compiled in process too.
     let cache = tempfile::tempdir().expect("tempdir");
     let runtime = runtime_compiling_with(cache.path(), bin.path().join("no-such-binary"));

@@ -1,8 +1,9 @@
 //! `solomon compile-plugin`: the daemon's compiler child. Reads a component on stdin, compiles
 //! it and writes the artifact into the cache dir; exit code 0 when written,
-//! [`CHILD_INVALID`] with the reason on stderr when the file does not compile.
+//! [`CHILD_INVALID`] with the reason on stderr when the file does not compile,
+//! [`CHILD_CANNOT_WRITE`] when the artifact cannot be written.
 
-use crate::runtime::{CHILD_INVALID, precompile_into};
+use crate::runtime::{CHILD_CANNOT_WRITE, CHILD_INVALID, LoadError, precompile_into};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -27,6 +28,10 @@ pub fn compile_plugin(args: &CompilePluginArgs) -> i32 {
     }
     match precompile_into(&args.cache_dir, &bytes, args.max_bytes) {
         Ok(_) => 0,
+        Err(e @ LoadError::Io { .. }) => {
+            eprintln!("{e}");
+            CHILD_CANNOT_WRITE
+        }
         Err(e) => {
             eprintln!("{}", reason(&e));
             CHILD_INVALID
@@ -35,9 +40,9 @@ pub fn compile_plugin(args: &CompilePluginArgs) -> i32 {
 }
 
 /// The reason as the daemon reports it after "invalid component: ".
-fn reason(e: &crate::runtime::LoadError) -> String {
+fn reason(e: &LoadError) -> String {
     match e {
-        crate::runtime::LoadError::Invalid(m) => m.clone(),
+        LoadError::Invalid(m) => m.clone(),
         other => other.to_string(),
     }
 }

@@ -59,6 +59,11 @@ impl CompileIn {
 /// last line of its stderr).
 pub const CHILD_INVALID: i32 = 2;
 
+/// Exit code of `solomon compile-plugin` that compiled the file but could not write the
+/// artifact (a full disk, an unusable cache dir): the daemon compiles in process instead, as
+/// it would have without the child, rather than refuse a good plugin.
+pub const CHILD_CANNOT_WRITE: i32 = 3;
+
 impl Compiled {
     fn new(component: Component, sha256: String, from_cache: bool, started: Instant) -> Self {
         Compiled {
@@ -206,8 +211,8 @@ fn compile(engine: &Engine, how: &How, bytes: &[u8]) -> Result<Compiled, LoadErr
                 tracing::warn!(exe = %exe.display(), "the compiler process left no usable artifact; compiling in process");
             }
             Err(ChildError::Failed(message)) => return Err(LoadError::Invalid(message)),
-            Err(ChildError::Spawn(e)) => {
-                tracing::warn!(exe = %exe.display(), "cannot start the compiler process ({e}); compiling in process");
+            Err(ChildError::Unavailable(why)) => {
+                tracing::warn!(exe = %exe.display(), "{why}; compiling in process");
             }
         }
     }
@@ -259,8 +264,9 @@ pub fn precompile_into(dir: &Path, bytes: &[u8], max_bytes: usize) -> Result<Pat
 }
 
 enum ChildError {
-    /// The child could not be started: compiling falls back to this process.
-    Spawn(std::io::Error),
+    /// The child could not be started or could not write its artifact: compiling falls
+    /// back to this process.
+    Unavailable(String),
     /// It refused the file, crashed or ran out of time: the load fails with this reason.
     Failed(String),
 }
@@ -283,7 +289,7 @@ fn compile_in_child(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(ChildError::Spawn)?;
+        .map_err(|e| ChildError::Unavailable(format!("cannot start the compiler process ({e})")))?;
     // Stderr is read and stdin written on the side: a child that writes much or reads
     // nothing can then never block this thread past the timeout. A child that stops reading
     // early (it crashed) is reported by its exit status below.
@@ -320,6 +326,12 @@ fn compile_in_child(
     let status = status.map_err(ChildError::Failed)?;
     if status.success() {
         return Ok(());
+    }
+    if status.code() == Some(CHILD_CANNOT_WRITE) {
+        return Err(ChildError::Unavailable(format!(
+            "the compiler process could not write its artifact ({})",
+            said.unwrap_or_default()
+        )));
     }
     if status.code() == Some(CHILD_INVALID) {
         return Err(ChildError::Failed(

@@ -15,7 +15,9 @@ mod instance;
 mod plugin;
 pub mod record;
 
-pub use compiler::{CHILD_INVALID, CompileIn, check_header, precompile_into, sha256_hex};
+pub use compiler::{
+    CHILD_CANNOT_WRITE, CHILD_INVALID, CompileIn, check_header, precompile_into, sha256_hex,
+};
 pub use config::RuntimeConfig;
 pub use ctx::PluginCtx;
 pub use engine::new_engine;
