@@ -61,7 +61,7 @@ fn crash_keeps_every_acknowledged_sample() {
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
             .args([
                 "--exact",
-                "crash_child",
+                "crash::crash_child",
                 "--ignored",
                 "--nocapture",
                 "--test-threads=1",
