@@ -251,11 +251,23 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
 async fn steady_state(addr: SocketAddr, span: Duration) -> anyhow::Result<()> {
     let (p0, c0, t0) = (polls(addr).await?, cpu("self"), Instant::now());
     let (mut low, mut high, mut last) = (u64::MAX, 0, 0);
+    let mut reads = 0u64;
     while t0.elapsed() < span {
         tokio::time::sleep(Duration::from_secs(10).min(span.saturating_sub(t0.elapsed()))).await;
         last = status_kib("self", "VmRSS").unwrap_or(0);
         low = low.min(last);
         high = high.max(last);
+        reads += 1;
+        // Live heap beside RSS, each minute: growth in the first is data kept, growth in the
+        // second alone is the allocator's free memory.
+        if reads.is_multiple_of(6) {
+            println!(
+                "    at {:>5.0} s: RSS {:.1} MB, heap in use {:.1} MB",
+                t0.elapsed().as_secs_f64(),
+                last as f64 / 1024.0,
+                crate::memory::heap_in_use().unwrap_or(0) as f64 / 1048576.0
+            );
+        }
     }
     let (p1, c1, secs) = (polls(addr).await?, cpu("self"), t0.elapsed().as_secs_f64());
     let dp = (p1 - p0).max(1) as f64;
