@@ -162,7 +162,8 @@ pub struct StorageConfig {
     /// sled's background flush interval (configs and plugin state).
     pub sled_flush_ms: u64,
     /// sled's page cache. Its default (1 GiB) let a 10,000-miner daemon grow without need:
-    /// history reads go through the query cache above it.
+    /// history reads go through the query cache above it. It fills in about 10 minutes at 10,000
+    /// miners; there 8 MiB instead of 32 kept ~15 MB off the live heap at no measurable CPU.
     pub sled_cache_bytes: u64,
     /// Time source (a fake one in tests).
     pub clock: Arc<dyn Clock>,
@@ -179,7 +180,7 @@ impl StorageConfig {
             chunk_samples: 128,
             max_live_wal: 2048,
             max_head_samples: 200_000,
-            sled_cache_bytes: 32 * 1024 * 1024,
+            sled_cache_bytes: 8 * 1024 * 1024,
             wal_segment_bytes: 4 * 1024 * 1024,
             raw_retention: Duration::from_secs(7 * DAY),
             five_min_retention: Duration::from_secs(30 * DAY),
