@@ -301,7 +301,9 @@ fn one_simulated_bitaxe(
 
 fn wait_for_hashing(addr: &str) -> String {
     let mut listed = String::new();
-    for _ in 0..100 {
+    // A fresh data dir means a cold plugin cache: a debug daemon compiles its 11 plugins first,
+    // which took over 10 s on this 2-core machine while another daemon was benchmarked on it.
+    for _ in 0..600 {
         listed = http_get(addr, "/api/v1/miners").unwrap_or_default();
         if listed.contains("\"state\":\"hashing\"") {
             break;
