@@ -159,6 +159,10 @@ pub struct Series {
     /// Also serialises writers.
     head: Mutex<Head>,
     marks: RwLock<HashMap<u32, Mark>>,
+    /// The day boundary raw history was last rolled up to.
+    rolled_before: std::sync::atomic::AtomicU64,
+    /// The day (since the epoch) 5-minute and hourly rows were last pruned to.
+    pruned_day: [std::sync::atomic::AtomicU64; 2],
 }
 
 fn value_with_last(last: u64, body: Vec<u8>) -> Vec<u8> {
@@ -338,6 +342,8 @@ impl Series {
             ids: RwLock::new(ids),
             head: Mutex::new(head),
             marks: RwLock::new(marks),
+            rolled_before: Default::default(),
+            pruned_day: Default::default(),
         })
     }
 
@@ -663,6 +669,15 @@ impl Series {
             return Err(StorageError::Failed);
         }
         let before = before - before % DAY_MS;
+        // Called hourly, but a day rolls up once: scanning every miner again reads a node of
+        // each into sled's cache for nothing.
+        if before
+            <= self
+                .rolled_before
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(0);
+        }
         let series: Vec<u32> = self.ids.read().values().copied().collect();
         let mut removed = 0;
         for s in series {
@@ -726,16 +741,28 @@ impl Series {
             // A query that read across the move is not kept in the cache.
             self.marks.write().entry(s).or_default().late += 1;
         }
+        self.rolled_before
+            .fetch_max(before, std::sync::atomic::Ordering::Relaxed);
         Ok(removed)
     }
 
     /// Deletes blocks of `prefix` that end before `cutoff`; returns how many.
     pub fn prune(&self, prefix_kind: Resolution, cutoff: u64) -> Result<usize, StorageError> {
-        let prefix = match prefix_kind {
-            Resolution::Raw => CHUNK,
-            Resolution::FiveMinutes => MINUTE,
-            Resolution::Hour => HOUR,
+        use std::sync::atomic::Ordering;
+        let (prefix, pruned_day) = match prefix_kind {
+            Resolution::Raw => (CHUNK, None),
+            Resolution::FiveMinutes => (MINUTE, Some(&self.pruned_day[0])),
+            Resolution::Hour => (HOUR, Some(&self.pruned_day[1])),
         };
+        // Rollup blocks hold whole days (or 30 of them): pruning them once a day, not at
+        // every hourly call, keeps rows at most a day longer and spares a scan of a node of
+        // every miner.
+        if let Some(done) = pruned_day {
+            let day = cutoff / DAY_MS;
+            if day <= done.load(Ordering::Relaxed) {
+                return Ok(0);
+            }
+        }
         let mut batch = sled::Batch::default();
         let mut n = 0;
         let series: Vec<u32> = self.ids.read().values().copied().collect();
@@ -750,6 +777,9 @@ impl Series {
             }
         }
         self.tree.apply_batch(batch)?;
+        if let Some(done) = pruned_day {
+            done.fetch_max(cutoff / DAY_MS, Ordering::Relaxed);
+        }
         Ok(n)
     }
 
