@@ -1,9 +1,10 @@
 //! `solomon compile-plugin`: the daemon's compiler child. Reads a component on stdin, compiles
 //! it and writes the artifact into the cache dir; exit code 0 when written,
 //! [`CHILD_INVALID`] with the reason on stderr when the file does not compile,
-//! [`CHILD_CANNOT_WRITE`] when the artifact cannot be written.
+//! [`CHILD_CANNOT_WRITE`] when it fails for a reason of its own (stdin, its engine, writing
+//! the artifact).
 
-use crate::runtime::{CHILD_CANNOT_WRITE, CHILD_INVALID, LoadError, precompile_into};
+use crate::runtime::{CHILD_CANNOT_WRITE, CHILD_INVALID, LoadError, new_engine, precompile_into};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -22,11 +23,19 @@ pub struct CompilePluginArgs {
 pub fn compile_plugin(args: &CompilePluginArgs) -> i32 {
     let mut bytes = Vec::new();
     let limit = args.max_bytes.saturating_add(1) as u64;
+    // Failures of this process, not of the file, let the daemon compile in process instead.
     if let Err(e) = std::io::stdin().take(limit).read_to_end(&mut bytes) {
         eprintln!("cannot read the component from stdin: {e}");
-        return 1;
+        return CHILD_CANNOT_WRITE;
     }
-    match precompile_into(&args.cache_dir, &bytes, args.max_bytes) {
+    let engine = match new_engine() {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("cannot start the compiler's engine: {e}");
+            return CHILD_CANNOT_WRITE;
+        }
+    };
+    match precompile_into(&engine, &args.cache_dir, &bytes, args.max_bytes) {
         Ok(_) => 0,
         Err(e @ LoadError::Io { .. }) => {
             eprintln!("{e}");

@@ -59,9 +59,10 @@ impl CompileIn {
 /// last line of its stderr).
 pub const CHILD_INVALID: i32 = 2;
 
-/// Exit code of `solomon compile-plugin` that compiled the file but could not write the
-/// artifact (a full disk, an unusable cache dir): the daemon compiles in process instead, as
-/// it would have without the child, rather than refuse a good plugin.
+/// Exit code of `solomon compile-plugin` that failed for a reason of its own, not of the file:
+/// it could not read its stdin, start its engine or write the artifact (a full disk, an
+/// unusable cache dir). The daemon compiles in process instead, as it would have without the
+/// child, rather than refuse a good plugin.
 pub const CHILD_CANNOT_WRITE: i32 = 3;
 
 impl Compiled {
@@ -251,10 +252,14 @@ fn load_cached(engine: &Engine, path: &Path) -> Option<Component> {
 
 /// Compiles `bytes` with a fresh engine of the daemon's configuration and writes the artifact
 /// into `dir`, where [`Compiler`] finds it. What `solomon compile-plugin` runs.
-pub fn precompile_into(dir: &Path, bytes: &[u8], max_bytes: usize) -> Result<PathBuf, LoadError> {
+pub fn precompile_into(
+    engine: &Engine,
+    dir: &Path,
+    bytes: &[u8],
+    max_bytes: usize,
+) -> Result<PathBuf, LoadError> {
     check_header(bytes, max_bytes)?;
-    let engine = super::engine::new_engine().map_err(invalid)?;
-    let path = artifact_path(&engine, dir, &sha256_hex(bytes));
+    let path = artifact_path(engine, dir, &sha256_hex(bytes));
     let artifact = guarded(|| engine.precompile_component(bytes))?;
     write_atomically(dir, &path, &artifact).map_err(|source| LoadError::Io {
         path: path.display().to_string(),
