@@ -1,6 +1,10 @@
 //! The daemon's configuration file (TOML; see `examples/solomon.toml`). Errors name the file,
 //! the line and the key, so a typo is found at once.
 
+mod storage;
+
+pub use storage::StorageSection;
+
 use crate::storage::MinerConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -66,6 +70,9 @@ pub struct Config {
     /// How alerts behave.
     #[serde(default)]
     pub alerts: AlertsSection,
+    /// History retention and sled's cache.
+    #[serde(default)]
+    pub storage: StorageSection,
     /// Each rule's settings, `[rules.<plugin name>]`, with per-miner overrides in
     /// `[rules.<plugin name>.miners.<miner id>]`.
     #[serde(default)]
@@ -258,6 +265,9 @@ impl Config {
                 return Err(invalid(format!("defaults.{key}"), why.into()));
             }
         }
+        if let Some((key, why)) = config.storage.invalid() {
+            return Err(invalid(format!("storage.{key}"), why.into()));
+        }
         if let Some(i) = config.auth.tokens.iter().position(|t| t.trim().len() < 16) {
             return Err(invalid(
                 format!("auth.tokens[{i}]"),
@@ -353,6 +363,7 @@ mod tests {
         assert_eq!(c.auth.tokens.len(), 1);
         let alerts = c.alert_config();
         assert_eq!(alerts.cooldown.as_secs(), 15 * 60);
+        assert_eq!(c.storage, StorageSection::default());
         assert_eq!(
             solomon_plugin_sdk::rule_config::RuleConfig::parse(&alerts.rule_json("rule-hot-chip"))
                 .for_miner("garage-s19")
@@ -412,6 +423,11 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "a.toml: defaults.timeout_ms: must be 100 to 60000"
+        );
+        let e = Config::parse("[storage]\nraw_days = 0\n", "a.toml").expect_err("no raw");
+        assert_eq!(
+            e.to_string(),
+            "a.toml: storage.raw_days: must be 1 to 3650 days"
         );
         let e = Config::parse("[auth]\ntokens = [\"short\"]\n", "a.toml").expect_err("short");
         assert!(e.to_string().starts_with("a.toml: auth.tokens[0]: "), "{e}");

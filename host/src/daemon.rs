@@ -3,7 +3,7 @@
 
 use crate::alerts::{AlertConfig, AlertEngine};
 use crate::cli::plugins::load_plugin_set;
-use crate::config::Defaults;
+use crate::config::{Defaults, StorageSection};
 use crate::hub::Hub;
 use crate::manager::{ManagerConfig, MinerManager};
 use crate::notify::{Notifier, NotifyOptions};
@@ -90,12 +90,24 @@ pub fn ensure_token(mut auth: AuthConfig, what: &str) -> anyhow::Result<AuthConf
     Ok(auth)
 }
 
-/// Opens the database in the data dir.
-pub fn open_storage(data_dir: &std::path::Path) -> anyhow::Result<Arc<Storage>> {
+/// Opens the database in the data dir, with the `[storage]` settings.
+pub fn open_storage(
+    data_dir: &std::path::Path,
+    section: &StorageSection,
+) -> anyhow::Result<Arc<Storage>> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     let db_path = data_dir.join("db");
-    let storage = Storage::open(StorageConfig::new(&db_path))
+    let mut config = StorageConfig::new(&db_path);
+    section.apply(&mut config);
+    tracing::info!(
+        raw_days = section.raw_days,
+        five_minute_days = section.five_minute_days,
+        hourly_days = section.hourly_days,
+        cache_mib = section.cache_mib,
+        "history retention"
+    );
+    let storage = Storage::open(config)
         .with_context(|| format!("cannot open the database in {}", db_path.display()))?;
     Ok(Arc::new(storage))
 }

@@ -104,21 +104,30 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
 
 /// Spawns `cmd` with its log piped, waits for the `listen=ADDR` line and returns the child and
 /// its API address. The log keeps being drained so the child never blocks on a full pipe.
-fn spawn_listening(mut cmd: Command) -> (std::process::Child, String) {
+fn spawn_listening(cmd: Command) -> (std::process::Child, String) {
+    let (child, addr, _) = spawn_listening_logged(cmd);
+    (child, addr)
+}
+
+/// Also returns what it logged before it listened.
+fn spawn_listening_logged(mut cmd: Command) -> (std::process::Child, String, String) {
     use std::io::{BufRead, BufReader};
     let mut child = cmd
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start solomon");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut before = String::new();
     let addr = loop {
         let line = lines.next().expect("it logs before exiting").expect("read");
         if let Some(rest) = line.split("listen=").nth(1) {
             break rest.split_whitespace().next().expect("address").to_string();
         }
+        before.push_str(&line);
+        before.push('\n');
     };
     std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    (child, addr, before)
 }
 
 #[test]
@@ -378,7 +387,7 @@ fn a_config_file_configures_the_daemon() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("solomon.toml");
     let text = format!(
-        "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[defaults]\npoll_seconds = 1\n\n[[miner]]\nid = \"cfg-bitaxe\"\nhost = \"127.0.4.1\"\nhttp_port = 18187\nlabels = {{ site = \"lab\" }}\n",
+        "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[defaults]\npoll_seconds = 1\n\n[storage]\nraw_days = 2\ncache_mib = 16\n\n[[miner]]\nid = \"cfg-bitaxe\"\nhost = \"127.0.4.1\"\nhttp_port = 18187\nlabels = {{ site = \"lab\" }}\n",
         dir.path().join("data").display().to_string()
     );
     std::fs::write(&path, text).expect("write");
@@ -386,7 +395,11 @@ fn a_config_file_configures_the_daemon() {
     cmd.args(["run", "--config"])
         .arg(&path)
         .env("XDG_CACHE_HOME", dir.path());
-    let (mut child, addr) = spawn_listening(cmd);
+    let (mut child, addr, log) = spawn_listening_logged(cmd);
+    assert!(
+        log.contains("raw_days=2") && log.contains("cache_mib=16"),
+        "[storage] reaches the database: {log}"
+    );
     let listed = wait_for_hashing(&addr);
     assert!(
         listed.contains("\"id\":\"cfg-bitaxe\"") && listed.contains("\"make\":\"Bitaxe\""),

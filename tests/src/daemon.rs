@@ -61,7 +61,7 @@ impl Daemon {
         poll_seconds: u64,
         adjust: impl FnOnce(Settings) -> Settings,
     ) -> Daemon {
-        let storage = open_storage(dir).expect("storage");
+        let storage = open_storage(dir, &Default::default()).expect("storage");
         storage.miners().put_all(&miners).expect("miners");
         let settings = adjust(Settings::new(
             addr,

@@ -53,7 +53,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             tmp.clone()
         }
     };
-    let storage = open_storage(&data_dir)?;
+    let storage = open_storage(&data_dir, &Default::default())?;
     let configs: Vec<MinerConfig> = fleet
         .miners()
         .iter()

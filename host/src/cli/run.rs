@@ -94,7 +94,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         ..settings
     };
-    let storage = open_storage(&settings.data_dir)?;
+    let storage = open_storage(
+        &settings.data_dir,
+        &config
+            .as_ref()
+            .map(|c| c.storage.clone())
+            .unwrap_or_default(),
+    )?;
     let miners = [config.map(|c| c.miners()).unwrap_or_default(), args.miners].concat();
     if !miners.is_empty() {
         storage

@@ -103,7 +103,7 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
     let axeos = n / 2;
     let sim = start_simulator(axeos, n - axeos)?;
     let dir = std::env::temp_dir().join(format!("solomon-bench-{}-{n}", std::process::id()));
-    let storage = open_storage(&dir)?;
+    let storage = open_storage(&dir, &Default::default())?;
     let miners: Vec<MinerConfig> = (0..n)
         .map(|i| MinerConfig {
             id: format!("b{i:05}"),
