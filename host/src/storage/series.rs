@@ -34,6 +34,7 @@ use super::{Point, Resolution, StorageError};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const ID: u8 = b'i';
 const SEALED: u8 = b's';
@@ -159,10 +160,22 @@ pub struct Series {
     /// Also serialises writers.
     head: Mutex<Head>,
     marks: RwLock<HashMap<u32, Mark>>,
-    /// The day boundary raw history was last rolled up to.
-    rolled_before: std::sync::atomic::AtomicU64,
-    /// The day (since the epoch) 5-minute and hourly rows were last pruned to.
-    pruned_day: [std::sync::atomic::AtomicU64; 2],
+    /// The day (since the epoch) raw history was last rolled up to, and 5-minute and hourly
+    /// rows pruned to: see [`due`].
+    rolled_day: AtomicU64,
+    pruned_day: [AtomicU64; 2],
+}
+
+/// Whether `cutoff` falls on a later day than the one `done` records. Retention is called
+/// hourly, but rolls up and prunes whole-day blocks: running it once a day keeps data at most a
+/// day longer and spares the scan of a node of every miner, which sled keeps in memory.
+fn due(done: &AtomicU64, cutoff: u64) -> bool {
+    cutoff / DAY_MS > done.load(Ordering::Relaxed)
+}
+
+/// Records that retention reached the day of `cutoff`.
+fn finished(done: &AtomicU64, cutoff: u64) {
+    done.fetch_max(cutoff / DAY_MS, Ordering::Relaxed);
 }
 
 fn value_with_last(last: u64, body: Vec<u8>) -> Vec<u8> {
@@ -342,7 +355,7 @@ impl Series {
             ids: RwLock::new(ids),
             head: Mutex::new(head),
             marks: RwLock::new(marks),
-            rolled_before: Default::default(),
+            rolled_day: Default::default(),
             pruned_day: Default::default(),
         })
     }
@@ -385,7 +398,6 @@ impl Series {
     /// Appends samples of many miners to the log and applies the resulting sled batch. Not yet
     /// durable: the caller commits (fsyncs the log).
     pub fn ingest(&self, samples: &[(&str, Sample)]) -> Result<(), StorageError> {
-        use std::sync::atomic::Ordering;
         if self.failed.load(Ordering::SeqCst) {
             return Err(StorageError::Failed);
         }
@@ -664,18 +676,12 @@ impl Series {
     /// blocks and deletes those raw chunks, one series per atomic batch; a chunk that reaches
     /// past `before` keeps its newer samples. Returns the raw chunks removed.
     pub fn roll_up(&self, before: u64) -> Result<usize, StorageError> {
-        if self.failed.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.failed.load(Ordering::SeqCst) {
             // Memory may be ahead of sled: moving data now could lose what a restart replays.
             return Err(StorageError::Failed);
         }
         let before = before - before % DAY_MS;
-        // Called hourly, but a day rolls up once: scanning every miner again reads a node of
-        // each into sled's cache for nothing.
-        if before
-            <= self
-                .rolled_before
-                .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if !due(&self.rolled_day, before) {
             return Ok(0);
         }
         let series: Vec<u32> = self.ids.read().values().copied().collect();
@@ -741,27 +747,19 @@ impl Series {
             // A query that read across the move is not kept in the cache.
             self.marks.write().entry(s).or_default().late += 1;
         }
-        self.rolled_before
-            .fetch_max(before, std::sync::atomic::Ordering::Relaxed);
+        finished(&self.rolled_day, before);
         Ok(removed)
     }
 
     /// Deletes blocks of `prefix` that end before `cutoff`; returns how many.
     pub fn prune(&self, prefix_kind: Resolution, cutoff: u64) -> Result<usize, StorageError> {
-        use std::sync::atomic::Ordering;
         let (prefix, pruned_day) = match prefix_kind {
             Resolution::Raw => (CHUNK, None),
             Resolution::FiveMinutes => (MINUTE, Some(&self.pruned_day[0])),
             Resolution::Hour => (HOUR, Some(&self.pruned_day[1])),
         };
-        // Rollup blocks hold whole days (or 30 of them): pruning them once a day, not at
-        // every hourly call, keeps rows at most a day longer and spares a scan of a node of
-        // every miner.
-        if let Some(done) = pruned_day {
-            let day = cutoff / DAY_MS;
-            if day <= done.load(Ordering::Relaxed) {
-                return Ok(0);
-            }
+        if pruned_day.is_some_and(|done| !due(done, cutoff)) {
+            return Ok(0);
         }
         let mut batch = sled::Batch::default();
         let mut n = 0;
@@ -778,7 +776,7 @@ impl Series {
         }
         self.tree.apply_batch(batch)?;
         if let Some(done) = pruned_day {
-            done.fetch_max(cutoff / DAY_MS, Ordering::Relaxed);
+            finished(done, cutoff);
         }
         Ok(n)
     }
