@@ -472,3 +472,39 @@ fn a_miner_added_through_the_api_survives_a_kill() {
         .status();
     assert_eq!(child.wait().expect("wait").code(), Some(0));
 }
+
+#[test]
+fn bench_rules_runs_every_builtin_rule_through_the_real_path() {
+    // Figures are printed, never asserted: only that each rule was measured.
+    let cache = tempfile::tempdir().expect("tempdir");
+    let out = solomon()
+        .args(["bench", "rules", "--miners", "20"])
+        .env("XDG_CACHE_HOME", cache.path())
+        .output()
+        .expect("run solomon");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for rule in [
+        "rule-block-found",
+        "rule-fan-failure",
+        "rule-hashrate-drop",
+        "rule-new-best",
+        "rule-not-hashing",
+        "rule-offline",
+        "rule-overheat",
+        "rule-pool-changed",
+        "rule-reject-ratio",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(rule) && l.contains("µs per event")),
+            "{rule} not measured:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("all 9 rules"), "{stdout}");
+}

@@ -7,19 +7,21 @@
 //!   separate process: polls per second, CPU per poll, change-to-WebSocket latency, RSS.
 //! - `storage`: a fleet's history in fast-forward under a fake clock, hour by simulated hour:
 //!   RSS and files as the database grows.
+//! - `rules`: each built-in alert rule's CPU per event, in process, with sled-backed state.
 //! - `ws-clients`: the WebSocket clients of `daemon`, which runs them as a child process.
 
 mod clients;
 mod daemon;
 mod drivers;
 mod proc;
+mod rules;
 mod storage;
 
 /// Options of `solomon bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// What to measure.
-    #[arg(value_parser = ["drivers", "daemon", "storage", "ws-clients"])]
+    #[arg(value_parser = ["drivers", "daemon", "rules", "storage", "ws-clients"])]
     pub what: String,
     /// `drivers`: polls per miner kind.
     #[arg(long, default_value_t = 2000)]
@@ -27,7 +29,7 @@ pub struct BenchArgs {
     /// `drivers`: fresh `solomon probe` processes to time.
     #[arg(long, default_value_t = 20)]
     pub processes: usize,
-    /// `daemon`, `storage`: fleet sizes to run, one after the other.
+    /// `daemon`, `storage`: fleet sizes to run, one after the other (`rules`: the first).
     #[arg(long = "miners", default_values_t = [1000, 10000])]
     pub fleets: Vec<usize>,
     /// `storage`: simulated hours of history to write.
@@ -64,6 +66,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<i32> {
     match args.what.as_str() {
         "daemon" => daemon::bench(&args).await,
         "storage" => storage::bench(&args).await,
+        "rules" => rules::bench(&args).await,
         "ws-clients" => {
             let addr = args
                 .addr

@@ -14,6 +14,19 @@ pub fn cpu(pid: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(ticks as f64 / TICKS_PER_S))
 }
 
+/// User + system CPU time of this process, all threads, to the microsecond (`getrusage`).
+pub fn process_cpu() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given and cannot fail for RUSAGE_SELF; a
+    // zeroed rusage is a valid value of it either way.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 /// CPU time the calling thread has used (`/proc/thread-self/schedstat`, ns).
 pub fn thread_cpu() -> Option<Duration> {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;

@@ -1,0 +1,173 @@
+//! `solomon bench rules`: what each built-in alert rule costs per event, through the real path
+//! (the batch lowered into the compiled rule, its plugin state read and written in sled, its
+//! verdicts lifted back), in this process with nothing else running. `bench daemon` against
+//! `bench daemon --no-rules` says what the rules cost together; this says which rule it is.
+//!
+//! The records come from a small simulated fleet polled once through the real drivers, one
+//! per family, copied to every miner of the run.
+
+use super::BenchArgs;
+use super::proc::process_cpu;
+use crate::cli::plugins::{load_plugin_set, user_cache_dir};
+use crate::runtime::driver_types::Target;
+use crate::runtime::record::to_wit;
+use crate::runtime::rule_types::{Event, EventKind};
+use crate::runtime::{HostServices, Plugin, Runtime, RuntimeConfig};
+use crate::simulate::{Fleet, FleetConfig};
+use crate::state::{MinerStore, StoreView};
+use crate::storage::{Storage, StorageConfig};
+use anyhow::Context;
+use solomon_plugin_sdk::MinerRecord;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// Events per rule call: what the alert engine gathers in its 20 ms window at 10,000 miners
+/// (2,000 events a second over two engine tasks).
+const BATCH: usize = 20;
+
+/// Samples of every miner, 5 s apart.
+const ROUNDS: u64 = 10;
+
+/// 2026-01-01.
+const T0: u64 = 1_767_225_600_000;
+
+/// One record of each simulated family (AxeOS first, then the CGMiner families).
+async fn family_records(drivers: &[Arc<Plugin>]) -> anyhow::Result<Vec<MinerRecord>> {
+    let (http, rpc) = (18_491u16, 14_491u16);
+    let _fleet = Fleet::start(FleetConfig {
+        axeos: 1,
+        cgminer: 5,
+        first_ip: Ipv4Addr::new(127, 0, 61, 1),
+        http_port: http,
+        rpc_port: rpc,
+        ..Default::default()
+    })
+    .await?;
+    let find = |name: &str| {
+        drivers
+            .iter()
+            .find(|d| d.meta().name == name)
+            .cloned()
+            .with_context(|| format!("{name} missing"))
+    };
+    let (axeos, cgminer) = (find("driver-axeos")?, find("driver-cgminer")?);
+    let mut records = Vec::new();
+    for i in 0..6u32 {
+        let target = Target {
+            host: Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 61, 1)) + i).to_string(),
+            http_port: http,
+            rpc_port: rpc,
+        };
+        let driver = if i == 0 { &axeos } else { &cgminer };
+        let record = driver
+            .poll(target)
+            .await?
+            .map_err(|e| anyhow::anyhow!("simulated miner {i}: {e:?}"))?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// Every miner's events of every round, in the two forms the engine sends: with and without
+/// the previous record.
+fn events(records: &[MinerRecord], miners: usize, with_previous: bool) -> Vec<Event> {
+    let mut out = Vec::with_capacity(miners * ROUNDS as usize);
+    for round in 0..ROUNDS {
+        for m in 0..miners {
+            let record = |r: u64| {
+                let mut rec = records[m % records.len()].clone();
+                rec.id = format!("m{m:05}");
+                rec.ts_ms = T0 + r * 5000;
+                to_wit(&rec)
+            };
+            out.push(Event {
+                miner_id: format!("m{m:05}"),
+                kind: EventKind::Sample,
+                previous: (with_previous && round > 0).then(|| record(round - 1)),
+                current: Some(record(round)),
+                ts_ms: T0 + round * 5000,
+            });
+        }
+    }
+    out
+}
+
+/// CPU per event of `rule` over `events`, in batches; the first round warms up (instances
+/// made, state keys created) and is not counted.
+async fn measure(rule: &Plugin, events: &[Event], miners: usize) -> anyhow::Result<f64> {
+    let config: Arc<str> = Arc::from("{}");
+    let run = |events: &[Event]| {
+        let batches: Vec<Arc<[Event]>> = events.chunks(BATCH).map(Arc::from).collect();
+        let config = config.clone();
+        async move {
+            for batch in batches {
+                let n = batch.len();
+                let verdicts = rule.evaluate(batch, config.clone()).await?;
+                anyhow::ensure!(
+                    verdicts.len() == n,
+                    "{} verdicts for {n} events",
+                    verdicts.len()
+                );
+                if let Some(Err(e)) = verdicts.into_iter().find(Result::is_err) {
+                    anyhow::bail!("{}: {e}", rule.meta().name);
+                }
+            }
+            Ok(())
+        }
+    };
+    let (warm, counted) = events.split_at(miners);
+    run(warm).await?;
+    let before = process_cpu();
+    run(counted).await?;
+    let cpu = process_cpu().saturating_sub(before);
+    Ok(cpu.as_secs_f64() * 1e6 / counted.len() as f64)
+}
+
+/// Runs the benchmark for the first fleet size of `--miners`.
+pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
+    let miners = args.fleets.first().copied().unwrap_or(1000).max(1);
+    let dir = std::env::temp_dir().join(format!("solomon-bench-rules-{}", std::process::id()));
+    let result = run(miners, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run(miners: usize, dir: &std::path::Path) -> anyhow::Result<i32> {
+    let storage = Arc::new(Storage::open(StorageConfig::new(dir.join("db")))?);
+    let services = HostServices {
+        state: storage.plugin_state(),
+        store: Arc::new(StoreView::new(Arc::new(MinerStore::new()), storage.clone())),
+        ..Default::default()
+    };
+    let config = RuntimeConfig {
+        cache_dir: Some(user_cache_dir()),
+        ..Default::default()
+    };
+    let runtime = Runtime::new(config, services)?;
+    let set = load_plugin_set(&runtime, &[], &[]).await;
+    let records = family_records(&set.drivers()).await?;
+    let makes: Vec<&str> = records.iter().map(|r| r.make.as_str()).collect();
+    println!(
+        "{miners} miners ({}), {ROUNDS} samples each, batches of {BATCH} events; CPU of this process per event",
+        makes.join(", ")
+    );
+    let (lean, full) = (
+        events(&records, miners, false),
+        events(&records, miners, true),
+    );
+    let mut total = 0.0;
+    for rule in set.rules().iter() {
+        let meta = rule.meta();
+        let form = if meta.reads_previous { &full } else { &lean };
+        let us = measure(rule, form, miners).await?;
+        total += us;
+        let reads = if meta.reads_previous {
+            ", reads the previous record"
+        } else {
+            ""
+        };
+        println!("  {:<20} {us:6.1} µs per event{reads}", meta.name);
+    }
+    println!("  all {} rules: {total:.1} µs per event", set.rules().len());
+    Ok(0)
+}
