@@ -68,38 +68,46 @@ async fn family_records(drivers: &[Arc<Plugin>]) -> anyhow::Result<Vec<MinerReco
     Ok(records)
 }
 
-/// Every miner's events of every round, in the two forms the engine sends: with and without
-/// the previous record.
-fn events(records: &[MinerRecord], miners: usize, with_previous: bool) -> Vec<Event> {
-    let mut out = Vec::with_capacity(miners * ROUNDS as usize);
-    for round in 0..ROUNDS {
-        for m in 0..miners {
-            let record = |r: u64| {
-                let mut rec = records[m % records.len()].clone();
-                rec.id = format!("m{m:05}");
-                rec.ts_ms = T0 + r * 5000;
-                to_wit(&rec)
-            };
-            out.push(Event {
-                miner_id: format!("m{m:05}"),
-                kind: EventKind::Sample,
-                previous: (with_previous && round > 0).then(|| record(round - 1)),
-                current: Some(record(round)),
-                ts_ms: T0 + round * 5000,
-            });
-        }
-    }
-    out
+/// Batches of one round's events (every miner's sample), built before anything is timed and
+/// shared by every rule, as the engine shares a batch; with or without the previous record.
+type Round = Vec<Arc<[Event]>>;
+
+/// Every round's batches, in the form that carries the previous record or the one that does not.
+fn rounds(records: &[MinerRecord], miners: usize, with_previous: bool) -> Vec<Round> {
+    let record = |m: usize, round: u64| {
+        let mut rec = records[m % records.len()].clone();
+        rec.id = format!("m{m:05}");
+        rec.ts_ms = T0 + round * 5000;
+        to_wit(&rec)
+    };
+    (0..ROUNDS)
+        .map(|round| {
+            let events: Vec<Event> = (0..miners)
+                .map(|m| Event {
+                    miner_id: format!("m{m:05}"),
+                    kind: EventKind::Sample,
+                    previous: (with_previous && round > 0).then(|| record(m, round - 1)),
+                    current: Some(record(m, round)),
+                    ts_ms: T0 + round * 5000,
+                })
+                .collect();
+            events
+                .chunks(BATCH)
+                .map(|c| Arc::from(c.to_vec()))
+                .collect()
+        })
+        .collect()
 }
 
-/// CPU per event of `rule` over `events`, in batches; the first round warms up (instances
-/// made, state keys created) and is not counted.
-async fn measure(rule: &Plugin, events: &[Event], miners: usize) -> anyhow::Result<f64> {
+/// CPU per event of `rule` over `rounds`; the first round warms up (instances made, state
+/// keys created) and is not counted.
+async fn measure(rule: &Plugin, rounds: &[Round]) -> anyhow::Result<f64> {
     let config: Arc<str> = Arc::from("{}");
-    let run = |events: &[Event]| {
-        let batches: Vec<Arc<[Event]>> = events.chunks(BATCH).map(Arc::from).collect();
+    let run = |batches: &[Arc<[Event]>]| {
         let config = config.clone();
+        let batches = batches.to_vec();
         async move {
+            let mut events = 0;
             for batch in batches {
                 let n = batch.len();
                 let verdicts = rule.evaluate(batch, config.clone()).await?;
@@ -111,16 +119,22 @@ async fn measure(rule: &Plugin, events: &[Event], miners: usize) -> anyhow::Resu
                 if let Some(Err(e)) = verdicts.into_iter().find(Result::is_err) {
                     anyhow::bail!("{}: {e}", rule.meta().name);
                 }
+                events += n;
             }
-            Ok(())
+            Ok(events)
         }
     };
-    let (warm, counted) = events.split_at(miners);
+    let Some((warm, counted)) = rounds.split_first() else {
+        anyhow::bail!("no rounds");
+    };
     run(warm).await?;
     let before = process_cpu();
-    run(counted).await?;
+    let mut events = 0;
+    for round in counted {
+        events += run(round).await?;
+    }
     let cpu = process_cpu().saturating_sub(before);
-    Ok(cpu.as_secs_f64() * 1e6 / counted.len() as f64)
+    Ok(cpu.as_secs_f64() * 1e6 / events.max(1) as f64)
 }
 
 /// Runs the benchmark for the first fleet size of `--miners`.
@@ -152,14 +166,14 @@ async fn run(miners: usize, dir: &std::path::Path) -> anyhow::Result<i32> {
         makes.join(", ")
     );
     let (lean, full) = (
-        events(&records, miners, false),
-        events(&records, miners, true),
+        rounds(&records, miners, false),
+        rounds(&records, miners, true),
     );
     let mut total = 0.0;
     for rule in set.rules().iter() {
         let meta = rule.meta();
         let form = if meta.reads_previous { &full } else { &lean };
-        let us = measure(rule, form, miners).await?;
+        let us = measure(rule, form).await?;
         total += us;
         let reads = if meta.reads_previous {
             ", reads the previous record"
