@@ -204,20 +204,21 @@ impl Browser {
         timeout: Duration,
     ) -> Result<Value, String> {
         let start = Instant::now();
+        let mut last_error: Option<String>;
         loop {
-            let v = self.eval(script).await?;
-            let truthy = match &v {
-                Value::Null => false,
-                Value::Bool(b) => *b,
-                Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
-                Value::String(s) => !s.is_empty(),
-                _ => true,
-            };
-            if truthy {
-                return Ok(v);
+            // A script that throws is "not yet": the dashboard draws its views from script
+            // after the page has loaded, so an element may not exist on the first tries.
+            match self.eval(script).await {
+                Ok(v) if truthy(&v) => return Ok(v),
+                Ok(_) => last_error = None,
+                Err(e) => last_error = Some(e),
             }
             if start.elapsed() > timeout {
-                return Err(format!("timed out after {timeout:?} waiting for {what}"));
+                let why = last_error.map(|e| format!(" (last error: {e})"));
+                return Err(format!(
+                    "timed out after {timeout:?} waiting for {what}{}",
+                    why.unwrap_or_default()
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -298,6 +299,17 @@ fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
         }
     }
     Ok(out)
+}
+
+/// JavaScript truthiness of a WebDriver result.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
+        Value::String(s) => !s.is_empty(),
+        _ => true,
+    }
 }
 
 #[cfg(test)]

@@ -361,3 +361,30 @@ async fn the_dashboard_keeps_up_with_1000_miners() {
     b.quit().await;
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_on_the_page_retries_a_script_that_throws() {
+    // The dashboard draws its views from script after the page loads, so a wait must treat
+    // a missing element (a script that throws) as "not yet", not as a failure.
+    let b = Browser::launch(800, 600).await.expect("browser");
+    let eventually = "window.t0 = window.t0 || Date.now();
+         if (Date.now() - window.t0 < 500) { throw new Error('not drawn yet'); }
+         return 'drawn';";
+    let v = b
+        .wait_for("a late element", eventually, Duration::from_secs(10))
+        .await;
+    assert_eq!(v, Ok(serde_json::json!("drawn")));
+    let never = b
+        .wait_for(
+            "an element that never comes",
+            "return document.getElementById('nowhere').textContent",
+            Duration::from_millis(500),
+        )
+        .await
+        .expect_err("times out");
+    assert!(
+        never.contains("timed out") && never.contains("last error"),
+        "{never}"
+    );
+    b.quit().await;
+}
