@@ -204,15 +204,14 @@ impl Browser {
         timeout: Duration,
     ) -> Result<Value, String> {
         let start = Instant::now();
-        let mut last_error: Option<String>;
         loop {
             // A script that throws is "not yet": the dashboard draws its views from script
             // after the page has loaded, so an element may not exist on the first tries.
-            match self.eval(script).await {
+            let last_error = match self.eval(script).await {
                 Ok(v) if truthy(&v) => return Ok(v),
-                Ok(_) => last_error = None,
-                Err(e) => last_error = Some(e),
-            }
+                Ok(_) => None,
+                Err(e) => Some(e),
+            };
             if start.elapsed() > timeout {
                 let why = last_error.map(|e| format!(" (last error: {e})"));
                 return Err(format!(

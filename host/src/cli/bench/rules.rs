@@ -80,20 +80,22 @@ fn rounds(records: &[MinerRecord], miners: usize, with_previous: bool) -> Vec<Ro
         rec.ts_ms = T0 + round * 5000;
         to_wit(&rec)
     };
+    let event = |m: usize, round: u64| Event {
+        miner_id: format!("m{m:05}"),
+        kind: EventKind::Sample,
+        previous: (with_previous && round > 0).then(|| record(m, round - 1)),
+        current: Some(record(m, round)),
+        ts_ms: T0 + round * 5000,
+    };
     (0..ROUNDS)
         .map(|round| {
-            let events: Vec<Event> = (0..miners)
-                .map(|m| Event {
-                    miner_id: format!("m{m:05}"),
-                    kind: EventKind::Sample,
-                    previous: (with_previous && round > 0).then(|| record(m, round - 1)),
-                    current: Some(record(m, round)),
-                    ts_ms: T0 + round * 5000,
+            (0..miners)
+                .step_by(BATCH)
+                .map(|first| {
+                    (first..miners.min(first + BATCH))
+                        .map(|m| event(m, round))
+                        .collect()
                 })
-                .collect();
-            events
-                .chunks(BATCH)
-                .map(|c| Arc::from(c.to_vec()))
                 .collect()
         })
         .collect()
