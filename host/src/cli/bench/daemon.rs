@@ -258,14 +258,14 @@ async fn steady_state(addr: SocketAddr, span: Duration) -> anyhow::Result<()> {
         low = low.min(last);
         high = high.max(last);
         reads += 1;
-        // Live heap beside RSS, each minute: growth in the first is data kept, growth in the
-        // second alone is the allocator's free memory.
+        // The allocator's committed memory beside RSS, each minute: RSS above it is code,
+        // stacks and mappings (sled's, wasmtime's) outside the heap.
         if reads.is_multiple_of(6) {
             println!(
-                "    at {:>5.0} s: RSS {:.1} MB, heap in use {:.1} MB",
+                "    at {:>5.0} s: RSS {:.1} MB, allocator committed {:.1} MB",
                 t0.elapsed().as_secs_f64(),
                 last as f64 / 1024.0,
-                crate::memory::heap_in_use().unwrap_or(0) as f64 / 1048576.0
+                crate::memory::allocator_committed().unwrap_or(0) as f64 / 1048576.0
             );
         }
     }
