@@ -38,6 +38,7 @@
 extern crate self as solomon_plugin_sdk;
 
 pub mod cgminer;
+pub mod fields;
 pub mod json;
 pub mod lenient;
 pub mod record;
@@ -53,10 +54,11 @@ pub mod driver;
 #[cfg(feature = "rule")]
 pub mod rule;
 
+pub use fields::Fields;
 pub use record::{Board, Fan, MinerError, MinerRecord, MinerState, Pool};
 
 /// The WIT package version this SDK implements.
-pub const API_VERSION: &str = "0.2.0";
+pub const API_VERSION: &str = "0.3.0";
 
 /// Name, version and description a plugin declares.
 #[derive(Debug, Clone, PartialEq, Eq)]

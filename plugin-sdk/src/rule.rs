@@ -6,7 +6,7 @@
 //! notifications), so a rule can simply report what it sees every time.
 
 pub use crate::rule_config::RuleConfig;
-use crate::{MinerRecord, PluginInfo, Severity};
+use crate::{Fields, MinerRecord, PluginInfo, Severity};
 use serde_json::Value;
 
 #[doc(hidden)]
@@ -149,6 +149,11 @@ pub trait Rule {
     /// Whether the rule reads `event.previous()`. Set it to `false` if it never does: the host
     /// then sends `None` there and copies one record less into the plugin per event.
     const READS_PREVIOUS: bool = true;
+    /// The groups of record fields the rule reads, in `current()` and `previous()` alike; the
+    /// host leaves the others `None` or empty. Name only what you read: the default, every
+    /// field, costs the most to copy in for every event. `id`, `make`, `state` and `ts_ms` are
+    /// always there.
+    const READS: Fields = Fields::ALL;
     /// Judges one event.
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String>;
     /// The name and version the host knows the rule by; by default the crate's. Override it
@@ -170,6 +175,11 @@ pub mod __glue {
             version: i.version,
             description: i.description,
         }
+    }
+
+    /// The rule's [`Rule::READS`] as the contract's flags.
+    pub fn fields<R: Rule>() -> wt::RecordFields {
+        super::wire::fields_to_wit(R::READS)
     }
 
     pub fn evaluate<R: Rule>(
@@ -213,6 +223,7 @@ pub mod __glue {
 /// The record between the SDK and the contract.
 mod wire {
     crate::__record_wire!(crate::rule::bindings::solomon::plugin::types);
+    crate::__fields_wire!(crate::rule::bindings::solomon::plugin::types);
 }
 use wire::from_wit;
 
@@ -230,6 +241,7 @@ macro_rules! register_rule {
             fn needs() -> $crate::rule::bindings::exports::solomon::plugin::rule::RuleNeeds {
                 $crate::rule::bindings::exports::solomon::plugin::rule::RuleNeeds {
                     previous: <$rule as $crate::rule::Rule>::READS_PREVIOUS,
+                    fields: $crate::rule::__glue::fields::<$rule>(),
                 }
             }
             fn evaluate(

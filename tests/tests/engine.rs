@@ -8,7 +8,7 @@ use solomon_host::registry::PluginSet;
 use solomon_host::runtime::{HostServices, Plugin, Runtime};
 use solomon_host::state::MinerStore;
 use solomon_host::storage::Storage;
-use solomon_plugin_sdk::MinerRecord;
+use solomon_plugin_sdk::{Fields, MinerRecord};
 use solomon_tests::{plugins, read, runtime_on_storage, test_config};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -50,6 +50,8 @@ impl Engine {
         let current = self.store.set(MinerRecord {
             id: miner.into(),
             make: "Bitaxe".into(),
+            temp_c: Some(61.5),
+            hashrate_hs: Some(1.1e12),
             ..Default::default()
         });
         let ev = RuleEvent {
@@ -147,6 +149,25 @@ async fn only_a_rule_that_reads_the_previous_record_is_sent_it() {
     }
 }
 
+/// A rule gets only the record fields it names (`Rule::READS`); the others arrive empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_gets_only_the_fields_it_reads() {
+    // rule-count 1.0.0 reads every field, 2.0.0 only the temperatures.
+    for (rule, hashrate) in [
+        (plugins::RULE_COUNT_V1, Some("2")),
+        (plugins::RULE_COUNT_V2, None),
+    ] {
+        let e = Engine::start(rule).await;
+        e.sample("m").await;
+        e.sample("m").await;
+        e.judged(2).await;
+        assert_eq!(e.failures(), 0);
+        assert_eq!(e.count("n/m").as_deref(), Some("2"));
+        assert_eq!(e.count("with-temp/m").as_deref(), Some("2"));
+        assert_eq!(e.count("with-hashrate/m").as_deref(), hashrate);
+    }
+}
+
 #[tokio::test]
 async fn the_shipped_rules_say_whether_they_read_the_previous_record() {
     let runtime = Runtime::new(test_config(), HostServices::default()).expect("runtime");
@@ -160,4 +181,14 @@ async fn the_shipped_rules_say_whether_they_read_the_previous_record() {
     reading.sort();
     assert_eq!(reading, ["rule-block-found", "rule-overheat"]);
     assert!(set.drivers().iter().all(|d| !d.meta().reads_previous));
+    // And each names the fields it reads: none of them needs the whole record.
+    for r in set.rules().iter() {
+        assert_ne!(r.meta().reads, Fields::ALL, "{}", r.meta().name);
+    }
+    let overheat = set
+        .rules()
+        .iter()
+        .find(|r| r.meta().name == "rule-overheat")
+        .cloned();
+    assert_eq!(overheat.map(|r| r.meta().reads), Some(Fields::TEMPERATURES));
 }

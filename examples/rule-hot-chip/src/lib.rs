@@ -7,12 +7,14 @@
 //! It keeps its memory, the count of consecutive hot samples per miner, in plugin state, which
 //! survives restarts and hot reloads of the rule.
 
+use solomon_plugin_sdk::Fields;
 use solomon_plugin_sdk::rule::{Alert, Event, Rule};
 use solomon_plugin_sdk::{Severity, host};
 
 struct HotChip;
 
 impl Rule for HotChip {
+    const READS: Fields = Fields::TEMPERATURES;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 

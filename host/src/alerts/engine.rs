@@ -5,12 +5,12 @@ use super::lifecycle::{Current, Decision, KnownAlerts, decide};
 use crate::host_api::clock::unix_ms as now_ms;
 use crate::hub::Hub;
 use crate::registry::PluginSet;
-use crate::runtime::record::to_wit;
+use crate::runtime::record::to_wit_reading;
 use crate::runtime::rule_types::{Alert, Event, EventKind};
 use crate::storage::Storage;
+use solomon_plugin_sdk::Fields;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -206,8 +206,8 @@ async fn run(
     }
 }
 
-/// `ev` as the contract carries it; the previous record only for rules that read it.
-fn wit_event(ev: &RuleEvent, with_previous: bool) -> Event {
+/// `ev` as a rule that reads `fields` (and the previous record if `with_previous`) gets it.
+fn wit_event(ev: &RuleEvent, with_previous: bool, fields: Fields) -> Event {
     Event {
         miner_id: ev.miner.clone(),
         kind: match &ev.kind {
@@ -220,9 +220,46 @@ fn wit_event(ev: &RuleEvent, with_previous: bool) -> Event {
             .previous
             .as_ref()
             .filter(|_| with_previous)
-            .map(|s| to_wit(&s.record)),
-        current: ev.current.as_ref().map(|s| to_wit(&s.record)),
+            .map(|s| to_wit_reading(&s.record, fields)),
+        current: ev
+            .current
+            .as_ref()
+            .map(|s| to_wit_reading(&s.record, fields)),
         ts_ms: ev.ts_ms,
+    }
+}
+
+/// A batch in each form some rule reads it in, each converted once and shared by every rule
+/// that reads that form: copying a record into a plugin costs more than judging the event,
+/// so a rule gets only the fields (and the previous record) it says it reads.
+struct Forms<'a> {
+    batch: &'a [RuleEvent],
+    made: Vec<(Form, Arc<[Event]>)>,
+}
+
+/// What a rule reads of each event: the previous record or not, and which fields.
+type Form = (bool, Fields);
+
+impl<'a> Forms<'a> {
+    fn new(batch: &'a [RuleEvent]) -> Self {
+        Forms {
+            batch,
+            made: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, with_previous: bool, fields: Fields) -> Arc<[Event]> {
+        let key = (with_previous, fields);
+        if let Some((_, events)) = self.made.iter().find(|(k, _)| *k == key) {
+            return events.clone();
+        }
+        let events: Arc<[Event]> = self
+            .batch
+            .iter()
+            .map(|ev| wit_event(ev, with_previous, fields))
+            .collect();
+        self.made.push((key, events.clone()));
+        events
     }
 }
 
@@ -237,26 +274,16 @@ impl Engine {
         if rules.is_empty() {
             return;
         }
-        // Converted once per form, each shared by the rules that take it: most rules never
-        // read the previous record, and copying one into a plugin costs about as much as
-        // judging the event.
-        let (full, lean) = (OnceLock::new(), OnceLock::new());
-        let form = |with_previous: bool| -> Arc<[Event]> {
-            let cell = if with_previous { &full } else { &lean };
-            cell.get_or_init(|| {
-                batch
-                    .iter()
-                    .map(|ev| wit_event(ev, with_previous))
-                    .collect::<Arc<[Event]>>()
-            })
-            .clone()
-        };
+        let mut forms = Forms::new(batch);
         let no_config: Arc<str> = Arc::from("{}");
-        let calls = rules.iter().map(|rule| {
-            let meta = rule.meta();
-            let config = self.rule_configs.get(&meta.name).unwrap_or(&no_config);
-            rule.evaluate(form(meta.reads_previous), config.clone())
-        });
+        let calls: Vec<_> = rules
+            .iter()
+            .map(|rule| {
+                let meta = rule.meta();
+                let config = self.rule_configs.get(&meta.name).unwrap_or(&no_config);
+                rule.evaluate(forms.get(meta.reads_previous, meta.reads), config.clone())
+            })
+            .collect();
         let verdicts = futures_util::future::join_all(calls).await;
         for (rule, verdicts) in rules.iter().zip(verdicts) {
             let name = &rule.meta().name;

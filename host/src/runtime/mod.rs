@@ -121,7 +121,7 @@ pub fn linker(engine: &Engine, world: World) -> wasmtime::Result<Linker<PluginCt
     Ok(l)
 }
 
-/// Finds the world from the component's exports (`<pkg>/<iface>@0.2.x`) and checks that the
+/// Finds the world from the component's exports (`<pkg>/<iface>@0.3.x`) and checks that the
 /// contract version is the one this host speaks.
 fn detect_world(
     engine: &Engine,
@@ -253,10 +253,10 @@ impl Runtime {
             Ok(_) => return Err(LoadError::Metadata("unexpected reply to info()".into())),
             Err(e) => return Err(LoadError::Metadata(format!("info() failed: {e}"))),
         };
-        let reads_previous = match world {
-            World::Driver => false,
+        let (reads_previous, reads) = match world {
+            World::Driver => (false, solomon_plugin_sdk::Fields::ALL),
             World::AlertRule => match worker.call_once(Call::Needs).await {
-                Ok(Reply::Needs(n)) => n.previous,
+                Ok(Reply::Needs(n)) => (n.previous, record::fields_from_wit(n.fields)),
                 Ok(_) => return Err(LoadError::Metadata("unexpected reply to needs()".into())),
                 Err(e) => return Err(LoadError::Metadata(format!("needs() failed: {e}"))),
             },
@@ -286,6 +286,7 @@ impl Runtime {
             compile_ms: compiled.elapsed.as_secs_f64() * 1e3,
             loaded_ms: crate::host_api::clock::unix_ms(),
             reads_previous,
+            reads,
         };
 
         let spec = Arc::try_unwrap(probe_spec)

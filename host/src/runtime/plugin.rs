@@ -60,6 +60,17 @@ pub struct PluginMeta {
     /// A rule that reads the previous record of each event (`needs().previous`); false for
     /// drivers.
     pub reads_previous: bool,
+    /// The record fields a rule reads (`needs().fields`); every field for drivers. Shown as
+    /// the contract's group names.
+    #[serde(serialize_with = "field_names")]
+    pub reads: solomon_plugin_sdk::Fields,
+}
+
+fn field_names<S: serde::Serializer>(
+    f: &solomon_plugin_sdk::Fields,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(f.names())
 }
 
 impl PluginMeta {

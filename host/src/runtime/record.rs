@@ -3,7 +3,7 @@
 //! path of every poll and every rule call.
 
 use super::bindings::types as wt;
-use solomon_plugin_sdk::MinerRecord;
+use solomon_plugin_sdk::{Fields, MinerRecord};
 
 /// Bytes a lifted record holds, roughly (strings and list items), to cap what a driver may
 /// return as the JSON length was capped before the record was typed.
@@ -33,6 +33,7 @@ pub fn wire_size(r: &wt::MinerRecord) -> usize {
 
 mod wire {
     solomon_plugin_sdk::__record_wire!(crate::runtime::bindings::types);
+    solomon_plugin_sdk::__fields_wire!(crate::runtime::bindings::types);
 }
 
 /// A driver's record as the host keeps it. Non-finite numbers are dropped here too: the SDK
@@ -48,10 +49,36 @@ pub fn to_wit(r: &MinerRecord) -> wt::MinerRecord {
     wire::to_wit(r.clone())
 }
 
+/// `r` as a rule that reads `fields` receives it: the other fields `none` or empty.
+pub fn to_wit_reading(r: &MinerRecord, fields: Fields) -> wt::MinerRecord {
+    wire::to_wit(fields.project(r))
+}
+
+/// A rule's `needs().fields` as the SDK's [`Fields`].
+pub fn fields_from_wit(flags: wt::RecordFields) -> Fields {
+    wire::fields_from_wit(flags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use solomon_plugin_sdk::{Board, Fan, MinerError, MinerState, Pool};
+
+    /// Each group crosses the contract as its own flag and comes back as itself.
+    #[test]
+    fn field_groups_round_trip_through_the_flags() {
+        for g in Fields::GROUPS
+            .into_iter()
+            .chain([Fields::NONE, Fields::ALL])
+        {
+            assert_eq!(fields_from_wit(wire::fields_to_wit(g)), g);
+        }
+        let two = Fields::TEMPERATURES | Fields::POOLS;
+        assert_eq!(
+            wire::fields_to_wit(two),
+            wt::RecordFields::TEMPERATURES | wt::RecordFields::POOLS
+        );
+    }
 
     /// A record with every field set, each to a different value.
     fn full() -> MinerRecord {

@@ -3,6 +3,7 @@
 //! (a share that meets it is a block, whatever the counter says). It clears at the next
 //! sample, so each block is one alert.
 
+use solomon_plugin_sdk::Fields;
 use solomon_plugin_sdk::MinerRecord;
 use solomon_plugin_sdk::Severity;
 use solomon_plugin_sdk::rule::{Alert, Event, Rule};
@@ -28,6 +29,7 @@ pub fn found(now: &MinerRecord, before: Option<&MinerRecord>) -> bool {
 struct BlockFound;
 
 impl Rule for BlockFound {
+    const READS: Fields = Fields::DIFFICULTY;
     fn description() -> &'static str {
         "A block found: the block counter rises or a share meets the network difficulty"
     }

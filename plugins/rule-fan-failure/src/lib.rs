@@ -3,6 +3,7 @@
 //!
 //! Settings: `min_rpm` (default 500), `samples` (default 2).
 
+use solomon_plugin_sdk::Fields;
 use solomon_plugin_sdk::rule::{Alert, Event, Rule, streak};
 use solomon_plugin_sdk::{MinerRecord, MinerState, Severity};
 
@@ -18,6 +19,7 @@ pub fn stopped(r: &MinerRecord, min_rpm: f64) -> Vec<String> {
 struct FanFailure;
 
 impl Rule for FanFailure {
+    const READS: Fields = Fields::FANS;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 

@@ -8,6 +8,7 @@
 //! `window_minutes` (default 60), `samples` (default 3).
 
 use serde::{Deserialize, Serialize};
+use solomon_plugin_sdk::Fields;
 use solomon_plugin_sdk::rule::{Alert, Event, Rule, store, streak};
 use solomon_plugin_sdk::units::format_hashrate;
 use solomon_plugin_sdk::{MinerState, Severity, host};
@@ -92,6 +93,7 @@ fn recent_median(miner: &str, now: u64, window_ms: u64) -> Result<Option<f64>, S
 struct HashrateDrop;
 
 impl Rule for HashrateDrop {
+    const READS: Fields = Fields::HASHRATE;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 

@@ -7,6 +7,7 @@
 //! Settings: `min_difficulty` (default 0): ignore bests below it.
 
 use serde::{Deserialize, Serialize};
+use solomon_plugin_sdk::Fields;
 use solomon_plugin_sdk::rule::{Alert, Event, Rule};
 use solomon_plugin_sdk::{Severity, host};
 
@@ -36,6 +37,7 @@ pub fn beats(best: f64, known: Option<f64>) -> bool {
 struct NewBest;
 
 impl Rule for NewBest {
+    const READS: Fields = Fields::DIFFICULTY;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 

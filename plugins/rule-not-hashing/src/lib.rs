@@ -6,6 +6,7 @@
 //!
 //! Settings: `severity` (`info`, `warning` default, `critical`).
 
+use solomon_plugin_sdk::Fields;
 use solomon_plugin_sdk::rule::{Alert, Event, Rule};
 use solomon_plugin_sdk::{MinerRecord, MinerState, Severity};
 
@@ -28,6 +29,7 @@ pub fn not_hashing(r: &MinerRecord) -> Option<String> {
 struct NotHashing;
 
 impl Rule for NotHashing {
+    const READS: Fields = Fields::HASHRATE.and(Fields::ERRORS);
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 

@@ -4,12 +4,14 @@
 //!
 //! Settings: `severity` (`warning` or `critical`, default `critical`).
 
+use solomon_plugin_sdk::Fields;
 use solomon_plugin_sdk::rule::{Alert, Event, EventKind, Rule};
 use solomon_plugin_sdk::{MinerState, Severity};
 
 struct Offline;
 
 impl Rule for Offline {
+    const READS: Fields = Fields::NONE;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 

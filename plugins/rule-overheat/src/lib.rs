@@ -6,6 +6,7 @@
 //! critical 10 °C above its limit. It clears 3 °C below the limit, so a value hovering at the
 //! limit does not flap.
 
+use solomon_plugin_sdk::Fields;
 use solomon_plugin_sdk::MinerRecord;
 use solomon_plugin_sdk::Severity;
 use solomon_plugin_sdk::rule::{Alert, Event, Rule};
@@ -49,6 +50,7 @@ pub fn judge(key: &str, now: Option<f64>, before: Option<f64>, limit: f64) -> Op
 struct Overheat;
 
 impl Rule for Overheat {
+    const READS: Fields = Fields::TEMPERATURES;
     fn description() -> &'static str {
         "Chip or voltage regulator above its temperature limit (per-family defaults)"
     }

@@ -5,6 +5,7 @@
 //! `miners.<id>`). Without them, the first active pool the rule sees for a miner is taken as
 //! the right one (kept in plugin state) and any later change is reported.
 
+use solomon_plugin_sdk::Fields;
 use solomon_plugin_sdk::rule::{Alert, Event, Rule};
 use solomon_plugin_sdk::{MinerRecord, Severity, host};
 
@@ -32,6 +33,7 @@ pub fn difference(now: &(String, String), want: &(String, String)) -> Option<Str
 struct PoolChanged;
 
 impl Rule for PoolChanged {
+    const READS: Fields = Fields::POOLS;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 

@@ -6,6 +6,7 @@
 //! Settings: `max_pct` (default 5), `window_minutes` (default 30), `min_shares` (default 20).
 
 use serde::{Deserialize, Serialize};
+use solomon_plugin_sdk::Fields;
 use solomon_plugin_sdk::rule::{Alert, Event, Rule};
 use solomon_plugin_sdk::{Severity, host};
 
@@ -31,6 +32,7 @@ pub fn ratio(start: &Window, accepted: u64, rejected: u64, min_shares: u64) -> O
 struct RejectRatio;
 
 impl Rule for RejectRatio {
+    const READS: Fields = Fields::SHARES;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 

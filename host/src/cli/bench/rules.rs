@@ -10,14 +10,14 @@ use super::BenchArgs;
 use super::proc::process_cpu;
 use crate::cli::plugins::{load_plugin_set, user_cache_dir};
 use crate::runtime::driver_types::Target;
-use crate::runtime::record::to_wit;
+use crate::runtime::record::to_wit_reading;
 use crate::runtime::rule_types::{Event, EventKind};
 use crate::runtime::{HostServices, Plugin, Runtime, RuntimeConfig};
 use crate::simulate::{Fleet, FleetConfig};
 use crate::state::{MinerStore, StoreView};
 use crate::storage::{Storage, StorageConfig};
 use anyhow::Context;
-use solomon_plugin_sdk::MinerRecord;
+use solomon_plugin_sdk::{Fields, MinerRecord};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -72,13 +72,19 @@ async fn family_records(drivers: &[Arc<Plugin>]) -> anyhow::Result<Vec<MinerReco
 /// shared by every rule, as the engine shares a batch; with or without the previous record.
 type Round = Vec<Arc<[Event]>>;
 
-/// Every round's batches, in the form that carries the previous record or the one that does not.
-fn rounds(records: &[MinerRecord], miners: usize, with_previous: bool) -> Vec<Round> {
+/// Every round's batches, in the form a rule reads: with or without the previous record, and
+/// only the fields it names.
+fn rounds(
+    records: &[MinerRecord],
+    miners: usize,
+    with_previous: bool,
+    fields: Fields,
+) -> Vec<Round> {
     let record = |m: usize, round: u64| {
         let mut rec = records[m % records.len()].clone();
         rec.id = format!("m{m:05}");
         rec.ts_ms = T0 + round * 5000;
-        to_wit(&rec)
+        to_wit_reading(&rec, fields)
     };
     let event = |m: usize, round: u64| Event {
         miner_id: format!("m{m:05}"),
@@ -167,22 +173,26 @@ async fn run(miners: usize, dir: &std::path::Path) -> anyhow::Result<i32> {
         "{miners} miners ({}), {ROUNDS} samples each, batches of {BATCH} events; CPU of this process per event",
         makes.join(", ")
     );
-    let (lean, full) = (
-        rounds(&records, miners, false),
-        rounds(&records, miners, true),
-    );
     let mut total = 0.0;
     for rule in set.rules().iter() {
         let meta = rule.meta();
-        let form = if meta.reads_previous { &full } else { &lean };
-        let us = measure(rule, form).await?;
+        let form = rounds(&records, miners, meta.reads_previous, meta.reads);
+        let us = measure(rule, &form).await?;
         total += us;
-        let reads = if meta.reads_previous {
-            ", reads the previous record"
+        let previous = if meta.reads_previous {
+            " and the previous record"
         } else {
             ""
         };
-        println!("  {:<20} {us:6.1} µs per event{reads}", meta.name);
+        let fields = match meta.reads {
+            Fields::ALL => "every field".to_string(),
+            Fields::NONE => "only id, make, state and ts_ms".to_string(),
+            f => f.names().join(", "),
+        };
+        println!(
+            "  {:<20} {us:6.1} µs per event; reads {fields}{previous}",
+            meta.name
+        );
     }
     println!("  all {} rules: {total:.1} µs per event", set.rules().len());
     Ok(0)

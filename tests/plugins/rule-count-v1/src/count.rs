@@ -1,8 +1,8 @@
 // The body of rule-count, shared by both versions (rule-count-v2 includes this file; each
-// crate sets `FIRES` and `READS_PREVIOUS`). Both call themselves `rule-count`, so they share plugin state and a
+// crate sets `FIRES`, `READS_PREVIOUS` and `READS`). Both call themselves `rule-count`, so they share plugin state and a
 // reload swaps one for the other.
 
-use solomon_plugin_sdk::PluginInfo;
+use solomon_plugin_sdk::{Fields, PluginInfo};
 use solomon_plugin_sdk::rule::{Alert, Event, Rule};
 use solomon_plugin_sdk::{Severity, host};
 
@@ -10,6 +10,7 @@ struct Count;
 
 impl Rule for Count {
     const READS_PREVIOUS: bool = READS_PREVIOUS;
+    const READS: Fields = READS;
 
     fn description() -> &'static str {
         "Counts events per miner (test fixture)"
@@ -34,6 +35,19 @@ impl Rule for Count {
                 n.unwrap_or(0) + 1
             })
             .map_err(|e| e.to_string())?;
+        }
+        // Which fields arrived, for the test that a rule gets only the fields it names.
+        let current = event.current();
+        for (field, present) in [
+            ("temp", current.is_some_and(|r| r.temp_c.is_some())),
+            ("hashrate", current.is_some_and(|r| r.hashrate_hs.is_some())),
+        ] {
+            if present {
+                host::state::update_json(&format!("with-{field}/{}", event.miner_id), |n: Option<u64>| {
+                    n.unwrap_or(0) + 1
+                })
+                .map_err(|e| e.to_string())?;
+            }
         }
         let key = format!("n/{}", event.miner_id);
         let n = host::state::update_json(&key, |n: Option<u64>| n.unwrap_or(0) + 1)

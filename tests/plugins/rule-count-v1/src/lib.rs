@@ -1,6 +1,7 @@
 //! rule-count 1.0.0: counts every event per miner in plugin state and never fires.
 
 const FIRES: bool = false;
+const READS: solomon_plugin_sdk::Fields = solomon_plugin_sdk::Fields::ALL;
 const READS_PREVIOUS: bool = true;
 
 include!("count.rs");

@@ -2,6 +2,7 @@
 //! which version judged an event.
 
 const FIRES: bool = true;
+const READS: solomon_plugin_sdk::Fields = solomon_plugin_sdk::Fields::TEMPERATURES;
 const READS_PREVIOUS: bool = false;
 
 include!("../../rule-count-v1/src/count.rs");

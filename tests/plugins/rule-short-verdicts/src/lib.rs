@@ -9,7 +9,7 @@ wit_bindgen::generate!({
 });
 
 use exports::solomon::plugin::rule::{Alert, Event, Guest, RuleNeeds};
-use solomon::plugin::types::PluginInfo;
+use solomon::plugin::types::{PluginInfo, RecordFields};
 
 struct Short;
 
@@ -23,7 +23,10 @@ impl Guest for Short {
     }
 
     fn needs() -> RuleNeeds {
-        RuleNeeds { previous: false }
+        RuleNeeds {
+            previous: false,
+            fields: RecordFields::empty(),
+        }
     }
 
     fn evaluate(events: Vec<Event>, _config: String) -> Vec<Result<Vec<Alert>, String>> {

@@ -23,7 +23,10 @@ impl Guest for Sneaky {
     }
 
     fn needs() -> exports::solomon::plugin::rule::RuleNeeds {
-        exports::solomon::plugin::rule::RuleNeeds { previous: false }
+        exports::solomon::plugin::rule::RuleNeeds {
+            previous: false,
+            fields: solomon::plugin::types::RecordFields::empty(),
+        }
     }
 
     fn evaluate(events: Vec<Event>, _config: String) -> Vec<Result<Vec<Alert>, String>> {

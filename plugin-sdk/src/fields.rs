@@ -1,0 +1,286 @@
+//! Groups of [`MinerRecord`] fields, as the contract's `types.record-fields` flags name them.
+//!
+//! A rule declares the groups it reads ([`crate::rule::Rule::READS`]) and the host copies only
+//! those into the plugin for each event: copying a whole record (ten strings, the pools, the
+//! boards, the fans) into every rule for every poll was most of what judging it cost. What
+//! every rule may use is always there: `id`, `make`, `state` and `ts_ms`.
+
+use crate::MinerRecord;
+
+/// A set of field groups; combine with [`Fields::and`] (usable in a `const`) or `|`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fields(u16);
+
+impl Fields {
+    /// Only `id`, `make`, `state` and `ts_ms`, which every record carries.
+    pub const NONE: Fields = Fields(0);
+    /// `host`, `mac`, `hostname`, `model`, `chip`, `firmware`, `firmware_version`, `driver`.
+    pub const IDENTITY: Fields = Fields(1 << 0);
+    /// `uptime_s`, `hashrate_hs`, `hashrate_avg_hs`, `expected_hashrate_hs`.
+    pub const HASHRATE: Fields = Fields(1 << 1);
+    /// `temp_c`, `temp_max_c`, `vr_temp_c`, `env_temp_c`.
+    pub const TEMPERATURES: Fields = Fields(1 << 2);
+    /// `fans`.
+    pub const FANS: Fields = Fields(1 << 3);
+    /// `power_w`, `efficiency_j_th`, `input_voltage_v`, `input_current_a`, `core_voltage_mv`,
+    /// `frequency_mhz`.
+    pub const POWER: Fields = Fields(1 << 4);
+    /// `boards`.
+    pub const BOARDS: Fields = Fields(1 << 5);
+    /// `shares_accepted`, `shares_rejected`, `shares_stale`, `hw_error_pct`.
+    pub const SHARES: Fields = Fields(1 << 6);
+    /// `best_diff`, `best_session_diff`, `pool_difficulty`, `network_difficulty`,
+    /// `block_height`, `blocks_found`.
+    pub const DIFFICULTY: Fields = Fields(1 << 7);
+    /// `pools`.
+    pub const POOLS: Fields = Fields(1 << 8);
+    /// `errors`.
+    pub const ERRORS: Fields = Fields(1 << 9);
+    /// Every field.
+    pub const ALL: Fields = Fields((1 << 10) - 1);
+
+    /// Every group, in the order of the contract's flags.
+    pub const GROUPS: [Fields; 10] = [
+        Fields::IDENTITY,
+        Fields::HASHRATE,
+        Fields::TEMPERATURES,
+        Fields::FANS,
+        Fields::POWER,
+        Fields::BOARDS,
+        Fields::SHARES,
+        Fields::DIFFICULTY,
+        Fields::POOLS,
+        Fields::ERRORS,
+    ];
+
+    /// The groups' names as the contract spells them (`temperatures`, `pools`).
+    pub fn names(self) -> Vec<&'static str> {
+        const NAMES: [&str; 10] = [
+            "identity",
+            "hashrate",
+            "temperatures",
+            "fans",
+            "power",
+            "boards",
+            "shares",
+            "difficulty",
+            "pools",
+            "errors",
+        ];
+        Fields::GROUPS
+            .iter()
+            .zip(NAMES)
+            .filter(|(g, _)| self.contains(**g))
+            .map(|(_, n)| n)
+            .collect()
+    }
+
+    /// Both sets.
+    pub const fn and(self, other: Fields) -> Fields {
+        Fields(self.0 | other.0)
+    }
+
+    /// Whether every group of `other` is in this set.
+    pub const fn contains(self, other: Fields) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// `record` with only this set's fields (and `id`, `make`, `state`, `ts_ms`); the others
+    /// `None` or empty.
+    pub fn project(self, r: &MinerRecord) -> MinerRecord {
+        if self == Fields::ALL {
+            return r.clone();
+        }
+        let has = |g: Fields| self.contains(g);
+        let pick = |g: Fields, v: &Option<f64>| if has(g) { *v } else { None };
+        let pick_u = |g: Fields, v: &Option<u64>| if has(g) { *v } else { None };
+        let pick_s = |v: &Option<String>| {
+            if has(Fields::IDENTITY) {
+                v.clone()
+            } else {
+                None
+            }
+        };
+        let pick_string = |v: &String| {
+            if has(Fields::IDENTITY) {
+                v.clone()
+            } else {
+                String::new()
+            }
+        };
+        let (hr, t, pw, sh, df) = (
+            Fields::HASHRATE,
+            Fields::TEMPERATURES,
+            Fields::POWER,
+            Fields::SHARES,
+            Fields::DIFFICULTY,
+        );
+        MinerRecord {
+            id: r.id.clone(),
+            host: pick_string(&r.host),
+            mac: pick_s(&r.mac),
+            hostname: pick_s(&r.hostname),
+            make: r.make.clone(),
+            model: pick_s(&r.model),
+            chip: pick_s(&r.chip),
+            firmware: pick_s(&r.firmware),
+            firmware_version: pick_s(&r.firmware_version),
+            driver: pick_string(&r.driver),
+            state: r.state,
+            ts_ms: r.ts_ms,
+            uptime_s: pick_u(hr, &r.uptime_s),
+            hashrate_hs: pick(hr, &r.hashrate_hs),
+            hashrate_avg_hs: if has(hr) {
+                r.hashrate_avg_hs.clone()
+            } else {
+                Default::default()
+            },
+            expected_hashrate_hs: pick(hr, &r.expected_hashrate_hs),
+            temp_c: pick(t, &r.temp_c),
+            temp_max_c: pick(t, &r.temp_max_c),
+            vr_temp_c: pick(t, &r.vr_temp_c),
+            env_temp_c: pick(t, &r.env_temp_c),
+            power_w: pick(pw, &r.power_w),
+            efficiency_j_th: pick(pw, &r.efficiency_j_th),
+            input_voltage_v: pick(pw, &r.input_voltage_v),
+            input_current_a: pick(pw, &r.input_current_a),
+            core_voltage_mv: pick(pw, &r.core_voltage_mv),
+            frequency_mhz: pick(pw, &r.frequency_mhz),
+            fans: if has(Fields::FANS) {
+                r.fans.clone()
+            } else {
+                Vec::new()
+            },
+            boards: if has(Fields::BOARDS) {
+                r.boards.clone()
+            } else {
+                Vec::new()
+            },
+            shares_accepted: pick_u(sh, &r.shares_accepted),
+            shares_rejected: pick_u(sh, &r.shares_rejected),
+            shares_stale: pick_u(sh, &r.shares_stale),
+            hw_error_pct: pick(sh, &r.hw_error_pct),
+            best_diff: pick(df, &r.best_diff),
+            best_session_diff: pick(df, &r.best_session_diff),
+            pool_difficulty: pick(df, &r.pool_difficulty),
+            network_difficulty: pick(df, &r.network_difficulty),
+            block_height: pick_u(df, &r.block_height),
+            blocks_found: pick_u(df, &r.blocks_found),
+            pools: if has(Fields::POOLS) {
+                r.pools.clone()
+            } else {
+                Vec::new()
+            },
+            errors: if has(Fields::ERRORS) {
+                r.errors.clone()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// Conversions between [`Fields`] and the `record-fields` flags of a bindings module (the
+/// SDK's guest bindings, the host's wasmtime ones), in the contract's order, kept in one place.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fields_wire {
+    ($($wt:ident)::+) => {
+        const FLAGS: [$($wt)::+::RecordFields; 10] = [
+            $($wt)::+::RecordFields::IDENTITY,
+            $($wt)::+::RecordFields::HASHRATE,
+            $($wt)::+::RecordFields::TEMPERATURES,
+            $($wt)::+::RecordFields::FANS,
+            $($wt)::+::RecordFields::POWER,
+            $($wt)::+::RecordFields::BOARDS,
+            $($wt)::+::RecordFields::SHARES,
+            $($wt)::+::RecordFields::DIFFICULTY,
+            $($wt)::+::RecordFields::POOLS,
+            $($wt)::+::RecordFields::ERRORS,
+        ];
+
+        /// The SDK's set as the contract's flags.
+        #[allow(dead_code)]
+        pub fn fields_to_wit(f: $crate::Fields) -> $($wt)::+::RecordFields {
+            $crate::Fields::GROUPS
+                .iter()
+                .zip(FLAGS)
+                .filter(|(g, _)| f.contains(**g))
+                .fold($($wt)::+::RecordFields::empty(), |acc, (_, flag)| acc | flag)
+        }
+
+        /// The contract's flags as the SDK's set.
+        #[allow(dead_code)]
+        pub fn fields_from_wit(flags: $($wt)::+::RecordFields) -> $crate::Fields {
+            $crate::Fields::GROUPS
+                .iter()
+                .zip(FLAGS)
+                .filter(|(_, flag)| (flags & *flag) == *flag)
+                .fold($crate::Fields::NONE, |acc, (g, _)| acc | *g)
+        }
+    };
+}
+
+impl std::ops::BitOr for Fields {
+    type Output = Fields;
+    fn bitor(self, other: Fields) -> Fields {
+        self.and(other)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Fan, MinerState, Pool};
+
+    fn full() -> MinerRecord {
+        MinerRecord {
+            id: "a".into(),
+            host: "10.0.0.5".into(),
+            make: "Bitaxe".into(),
+            model: Some("Gamma".into()),
+            firmware: Some("v2.4".into()),
+            state: MinerState::Hashing,
+            ts_ms: 7,
+            hashrate_hs: Some(1e12),
+            temp_c: Some(60.0),
+            power_w: Some(15.0),
+            fans: vec![Fan {
+                index: 0,
+                rpm: Some(4000.0),
+                pct: None,
+            }],
+            shares_accepted: Some(3),
+            best_diff: Some(4.29e9),
+            pools: vec![Pool {
+                url: "stratum+tcp://p:3333".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_projection_keeps_the_identity_and_the_named_groups_only() {
+        let r = full();
+        let p = Fields::TEMPERATURES.and(Fields::FANS).project(&r);
+        assert_eq!((p.id.as_str(), p.make.as_str()), ("a", "Bitaxe"));
+        assert_eq!((p.host.as_str(), p.model.as_deref()), ("", None));
+        assert_eq!((p.state, p.ts_ms), (MinerState::Hashing, 7));
+        assert_eq!((p.temp_c, p.fans.len()), (Some(60.0), 1));
+        assert_eq!(
+            (p.hashrate_hs, p.power_w, p.shares_accepted, p.best_diff),
+            (None, None, None, None)
+        );
+        assert!(p.pools.is_empty() && p.firmware.is_none());
+    }
+
+    #[test]
+    fn all_is_the_whole_record_and_groups_cover_all() {
+        let r = full();
+        assert_eq!(Fields::ALL.project(&r), r);
+        let union = Fields::GROUPS.iter().fold(Fields::NONE, |a, g| a | *g);
+        assert_eq!(union, Fields::ALL);
+        assert_eq!(Fields::NONE.project(&r).temp_c, None);
+    }
+}
