@@ -150,44 +150,63 @@ async fn accept_loop(m: Arc<SimMiner>, first: TcpListener, addr: SocketAddr, del
     }
 }
 
-/// Reads one HTTP request head (enough for a GET) and answers it.
+/// Answers HTTP requests on one connection until the client closes it: ESP-IDF's httpd keeps a
+/// session open after a reply. A miner gone offline drops its open sessions as well. Requests
+/// are read head only (enough for a GET); one with a body is answered and the session closed.
 async fn serve_http(m: &SimMiner, mut stream: TcpStream, delay: Duration) -> std::io::Result<()> {
     let mut buf = vec![0u8; 4096];
     let mut n = 0;
-    while n < buf.len() {
-        let r = stream.read(&mut buf[n..]).await?;
-        if r == 0 {
+    loop {
+        let end = loop {
+            if let Some(at) = buf[..n].windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            if n == buf.len() {
+                return Ok(());
+            }
+            let r = stream.read(&mut buf[n..]).await?;
+            if r == 0 {
+                return Ok(());
+            }
+            n += r;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        buf.copy_within(end..n, 0);
+        n -= end;
+        if m.scenario() == Scenario::Offline {
             return Ok(());
         }
-        n += r;
-        if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-            break;
+        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let has_body = head
+            .lines()
+            .any(|l| l.starts_with("content-length:") && l[15..].trim() != "0");
+        let close = has_body || head.contains("connection: close");
+        if m.scenario() == Scenario::Slow {
+            tokio::time::sleep(delay).await;
+        }
+        let (status, ctype, body) = match path.as_str() {
+            "/api/system/info" => {
+                let r = m.read();
+                let body = if m.scenario() == Scenario::Malformed {
+                    "{\"hashRate\": 12".to_string()
+                } else {
+                    axeos::system_info(m, &r)
+                };
+                ("200 OK", "application/json", body)
+            }
+            "/" => ("200 OK", "text/html", axeos::INDEX_HTML.to_string()),
+            _ => ("404 Not Found", "text/plain", "not found".to_string()),
+        };
+        let connection = if close { "Connection: close\r\n" } else { "" };
+        let resp = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{connection}\r\n{body}",
+            body.len()
+        );
+        stream.write_all(resp.as_bytes()).await?;
+        if close {
+            return stream.shutdown().await;
         }
     }
-    let head = String::from_utf8_lossy(&buf[..n]);
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-    if m.scenario() == Scenario::Slow {
-        tokio::time::sleep(delay).await;
-    }
-    let (status, ctype, body) = match path.as_str() {
-        "/api/system/info" => {
-            let r = m.read();
-            let body = if m.scenario() == Scenario::Malformed {
-                "{\"hashRate\": 12".to_string()
-            } else {
-                axeos::system_info(m, &r)
-            };
-            ("200 OK", "application/json", body)
-        }
-        "/" => ("200 OK", "text/html", axeos::INDEX_HTML.to_string()),
-        _ => ("404 Not Found", "text/plain", "not found".to_string()),
-    };
-    let resp = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(resp.as_bytes()).await?;
-    stream.shutdown().await
 }
 
 /// One CGMiner exchange: read the request, answer, close (NUL-terminated, as cgminer does).
