@@ -6,6 +6,7 @@ use crate::cli::plugins::load_plugin_set;
 use crate::config::{Defaults, StorageSection};
 use crate::hub::Hub;
 use crate::manager::{ManagerConfig, MinerManager};
+use crate::net::{IdleConnections, idle_connection_budget, open_files_limit};
 use crate::notify::{Notifier, NotifyOptions};
 use crate::registry::{DEFAULT_DEBOUNCE, Reloader};
 use crate::runtime::{CompileIn, HostServices, Runtime, RuntimeConfig};
@@ -130,9 +131,13 @@ pub async fn serve_daemon_until(
 ) -> anyhow::Result<()> {
     let miners = Arc::new(MinerStore::new());
     let hub = Arc::new(Hub::new(8192));
+    let connections = Arc::new(IdleConnections::new(idle_connection_budget(
+        open_files_limit(),
+    )));
     let services = HostServices {
         state: storage.plugin_state(),
         store: Arc::new(StoreView::new(miners.clone(), storage.clone())),
+        connections: connections.clone(),
         ..Default::default()
     };
     let mut config = RuntimeConfig {
@@ -231,6 +236,7 @@ pub async fn serve_daemon_until(
     state.set_ready(Ready {
         plugins,
         manager: Some(manager.clone()),
+        connections: Some(connections),
         notify: Some(crate::server::notify::NotifyState {
             channels: args.alerts.notify.iter().map(|c| c.view()).collect(),
             stats: notifier.stats(),

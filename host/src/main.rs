@@ -5,6 +5,8 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
     solomon_host::memory::configure_allocator();
+    // Thousands of miners, each with a connection kept open, need more than the usual 1,024.
+    let _ = solomon_host::net::raise_open_files_limit();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,12 +1,18 @@
-//! The host's two network exchanges with miners: one HTTP/1.1 request, and one CGMiner-style
-//! TCP request read to EOF. Used by the `miner-io` host interface and by auto-detection.
-//! Every exchange is bounded in time and size.
+//! The host's two network exchanges with miners: one HTTP/1.1 request (on a connection kept
+//! from the last one when it may be), and one CGMiner-style TCP request read to EOF. Used by
+//! the `miner-io` host interface and by auto-detection. Every exchange is bounded in time and
+//! size.
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+mod fd_limit;
+mod idle;
+pub use fd_limit::{idle_connection_budget, open_files_limit, raise_open_files_limit};
+pub use idle::IdleConnections;
 
 /// Why an exchange failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,7 +51,7 @@ async fn connect(host: &str, port: u16) -> Result<TcpStream, NetError> {
     Ok(stream)
 }
 
-/// Sends `req` to `host:port` and reads the response, within `timeout`.
+/// Sends `req` to `host:port` on a new connection and reads the response, within `timeout`.
 pub async fn http(
     host: &str,
     port: u16,
@@ -53,30 +59,100 @@ pub async fn http(
     max_body: usize,
     timeout: Duration,
 ) -> Result<HttpReply, NetError> {
-    tokio::time::timeout(timeout, http_inner(host, port, req, max_body))
-        .await
-        .unwrap_or(Err(NetError::Timeout))
+    tokio::time::timeout(timeout, async {
+        let stream = connect(host, port).await?;
+        exchange(stream, req, max_body)
+            .await
+            .map(|(reply, _)| reply)
+    })
+    .await
+    .unwrap_or(Err(NetError::Timeout))
 }
 
-async fn http_inner(
+/// As [`http`], over the connection kept in `idle` from the last exchange with `host:port` when
+/// there is one, and keeping this one there when the reply allows. Only `GET` and `HEAD` reuse
+/// a connection: a request that fails on a reused connection is sent again on a new one, which
+/// is safe only for a request that changes nothing.
+pub async fn http_reusing(
+    idle: &IdleConnections,
     host: &str,
     port: u16,
     req: hyper::Request<Full<Bytes>>,
     max_body: usize,
+    timeout: Duration,
 ) -> Result<HttpReply, NetError> {
-    let stream = connect(host, port).await?;
-    let (mut sender, conn) =
+    if !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
+        return http(host, port, req, max_body, timeout).await;
+    }
+    tokio::time::timeout(timeout, async {
+        if let Some(stream) = idle.take(host, port) {
+            // The peer may have closed the session just as it was taken: then the request
+            // fails before any reply, and goes again on a new connection. A reply too large
+            // would be as large again.
+            match exchange(stream, duplicate(&req), max_body).await {
+                Ok((reply, kept)) => {
+                    if let Some(s) = kept {
+                        idle.put(host, port, s);
+                    }
+                    return Ok(reply);
+                }
+                Err(e @ NetError::TooLarge(_)) => return Err(e),
+                Err(e) => tracing::trace!(host, port, "kept connection failed ({e}); reconnecting"),
+            }
+        }
+        let stream = connect(host, port).await?;
+        let (reply, kept) = exchange(stream, req, max_body).await?;
+        if let Some(s) = kept {
+            idle.put(host, port, s);
+        }
+        Ok(reply)
+    })
+    .await
+    .unwrap_or(Err(NetError::Timeout))
+}
+
+/// A copy of `req` to send again (the body is reference-counted, not copied).
+fn duplicate(req: &hyper::Request<Full<Bytes>>) -> hyper::Request<Full<Bytes>> {
+    let mut copy = hyper::Request::new(req.body().clone());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    copy
+}
+
+/// Whether the connection may carry another request after `resp`: HTTP/1.1, not closed by the
+/// server, and a body whose end is marked (not "read until the server closes").
+fn reusable<B>(resp: &hyper::Response<B>) -> bool {
+    let headers = resp.headers();
+    let closes = headers.get_all(hyper::header::CONNECTION).iter().any(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .to_ascii_lowercase()
+            .contains("close")
+    });
+    resp.version() == hyper::Version::HTTP_11
+        && !closes
+        && (headers.contains_key(hyper::header::CONTENT_LENGTH)
+            || headers.contains_key(hyper::header::TRANSFER_ENCODING))
+}
+
+/// One request and its response on `stream`; the stream back if it can carry another.
+async fn exchange(
+    stream: TcpStream,
+    req: hyper::Request<Full<Bytes>>,
+    max_body: usize,
+) -> Result<(HttpReply, Option<TcpStream>), NetError> {
+    let (mut sender, mut conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .map_err(|e| NetError::Protocol(e.to_string()))?;
-    // The connection task ends when the exchange is done or the sender is dropped.
-    let conn_task = tokio::spawn(conn);
-    let result = async {
+    let request = async move {
         let resp = sender
             .send_request(req)
             .await
             .map_err(|e| NetError::Protocol(e.to_string()))?;
         let status = resp.status().as_u16();
+        let keep = reusable(&resp);
         let headers = resp
             .headers()
             .iter()
@@ -100,18 +176,51 @@ async fn http_inner(
             })?
             .to_bytes()
             .to_vec();
-        Ok(HttpReply {
-            status,
-            headers,
-            body,
-        })
-    }
-    .await;
-    conn_task.abort();
-    result
+        // `sender` is dropped here: the connection then finishes once it is idle again.
+        Ok((
+            HttpReply {
+                status,
+                headers,
+                body,
+            },
+            keep,
+        ))
+    };
+    // The connection is driven here rather than spawned: one task less per request, and it
+    // ends without shutting the socket, so the socket can be kept.
+    let (result, finished) = tokio::join!(
+        request,
+        std::future::poll_fn(|cx| conn.poll_without_shutdown(cx))
+    );
+    let (reply, keep) = result?;
+    let kept = (keep && finished.is_ok())
+        .then(|| conn.into_parts())
+        .filter(|parts| parts.read_buf.is_empty())
+        .map(|parts| parts.io.into_inner());
+    Ok((reply, kept))
 }
 
-/// `GET path` on `host:port`; no `Origin` header (AxeOS refuses non-private origins).
+/// A `GET path` request for `host:port`, with no `Origin` header (AxeOS refuses non-private
+/// origins).
+pub fn get_request(
+    host: &str,
+    port: u16,
+    path: &str,
+) -> Result<hyper::Request<Full<Bytes>>, NetError> {
+    let authority = if port == 80 {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
+    hyper::Request::builder()
+        .method(hyper::Method::GET)
+        .uri(path)
+        .header(hyper::header::HOST, authority)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| NetError::Protocol(e.to_string()))
+}
+
+/// `GET path` on `host:port` on a new connection.
 pub async fn http_get(
     host: &str,
     port: u16,
@@ -119,18 +228,14 @@ pub async fn http_get(
     max_body: usize,
     timeout: Duration,
 ) -> Result<HttpReply, NetError> {
-    let authority = if port == 80 {
-        host.to_string()
-    } else {
-        format!("{host}:{port}")
-    };
-    let req = hyper::Request::builder()
-        .method(hyper::Method::GET)
-        .uri(path)
-        .header(hyper::header::HOST, authority)
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| NetError::Protocol(e.to_string()))?;
-    http(host, port, req, max_body, timeout).await
+    http(
+        host,
+        port,
+        get_request(host, port, path)?,
+        max_body,
+        timeout,
+    )
+    .await
 }
 
 /// CGMiner framing: connect, send `payload`, read until the peer closes, within `timeout`.

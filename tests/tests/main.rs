@@ -5,6 +5,7 @@
 //! binary they take one (126 MB with the workspace's line-tables-only debug info). Run one area with a filter, e.g. `cargo test -p solomon-tests --test e2e dashboard::`.
 
 mod api;
+mod connections;
 mod crash;
 mod daemon;
 mod dashboard;

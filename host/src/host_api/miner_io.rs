@@ -5,11 +5,12 @@
 //! driver can never reach an address it was not given. A denial is a WIT error, not a trap.
 
 use super::BoundaryLimits;
-use crate::net::{self, NetError};
+use crate::net::{self, IdleConnections, NetError};
 use crate::runtime::bindings::miner_io::{Host, HttpRequest, HttpResponse, IoError};
 use crate::runtime::bindings::types::Target;
 use http_body_util::Full;
 use hyper::body::Bytes;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::HasData;
 
@@ -18,6 +19,8 @@ pub struct MinerIoCtx {
     /// The miner the current call may reach; `None` outside driver `poll` calls.
     pub(crate) target: Option<Target>,
     limits: BoundaryLimits,
+    /// Connections kept between calls, shared by every instance.
+    connections: Arc<IdleConnections>,
     /// Wall time spent waiting in these host calls during the current guest call; the CPU
     /// budget excludes it.
     pub(crate) io_time: Duration,
@@ -25,10 +28,11 @@ pub struct MinerIoCtx {
 
 impl MinerIoCtx {
     /// No target until the runtime sets one for a call.
-    pub fn new(limits: BoundaryLimits) -> Self {
+    pub fn new(limits: BoundaryLimits, connections: Arc<IdleConnections>) -> Self {
         MinerIoCtx {
             target: None,
             limits,
+            connections,
             io_time: Duration::ZERO,
         }
     }
@@ -116,7 +120,15 @@ impl Host for MinerIoCtx {
             .map_err(|e| IoError::Protocol(e.to_string()))?;
         let timeout = self.timeout(req.timeout_ms);
         let started = Instant::now();
-        let result = net::http(&host, port, request, self.limits.response_bytes, timeout).await;
+        let result = net::http_reusing(
+            &self.connections,
+            &host,
+            port,
+            request,
+            self.limits.response_bytes,
+            timeout,
+        )
+        .await;
         self.io_time += started.elapsed();
         result
             .map(|r| HttpResponse {
@@ -152,7 +164,7 @@ mod tests {
     use super::*;
 
     fn ctx(target: Option<&str>) -> MinerIoCtx {
-        let mut c = MinerIoCtx::new(BoundaryLimits::default());
+        let mut c = MinerIoCtx::new(BoundaryLimits::default(), Arc::default());
         c.target = target.map(|h| Target {
             host: h.into(),
             http_port: 80,

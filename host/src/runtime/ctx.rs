@@ -68,7 +68,7 @@ impl PluginCtx {
             log: LogCtx::new(label, config.limits.log_message_bytes),
             clock: ClockCtx(services.clock.clone()),
             state: StateCtx::new(services.state.clone(), namespace, &config.limits),
-            miner_io: MinerIoCtx::new(config.limits.clone()),
+            miner_io: MinerIoCtx::new(config.limits.clone(), services.connections.clone()),
             store: StoreCtx::new(services.store.clone(), 100_000),
             stderr,
             call_started: Instant::now(),

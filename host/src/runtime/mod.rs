@@ -60,6 +60,8 @@ pub struct HostServices {
     pub state: Arc<dyn StateBackend>,
     /// Miner snapshots behind `store`.
     pub store: Arc<dyn StoreReader>,
+    /// HTTP connections to miners kept between `miner-io` calls.
+    pub connections: Arc<crate::net::IdleConnections>,
 }
 
 impl Default for HostServices {
@@ -68,6 +70,7 @@ impl Default for HostServices {
             clock: Arc::new(SystemClock),
             state: Arc::new(MemoryState::default()),
             store: Arc::new(EmptyStore),
+            connections: Arc::default(),
         }
     }
 }

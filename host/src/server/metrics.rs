@@ -220,6 +220,14 @@ impl Collector for Live {
                 }
             }
         }
+        if let Some(kept) = state.ready().and_then(|r| r.connections) {
+            gauge(
+                &mut enc,
+                "solomon_miner_connections_kept",
+                "HTTP connections to miners held open between polls",
+                kept.len() as f64,
+            )?;
+        }
         gauge(
             &mut enc,
             "solomon_miners",

@@ -55,6 +55,8 @@ pub struct Ready {
     pub plugins: Arc<PluginSet>,
     /// The poller of the configured miners, when this daemon polls.
     pub manager: Option<Arc<MinerManager>>,
+    /// Connections to miners kept between polls, when this daemon polls.
+    pub connections: Option<Arc<crate::net::IdleConnections>>,
     /// The notification channels and their sender's counters.
     pub notify: Option<notify::NotifyState>,
 }

@@ -1,0 +1,209 @@
+//! HTTP connections kept open between polls, one per miner.
+//!
+//! Opening and closing a TCP connection for every poll was most of the kernel's share of a
+//! poll's CPU. AxeOS (ESP-IDF's httpd) keeps a session open after a reply and, with
+//! `lru_purge_enable` (ESP-Miner sets it, with 20 sockets), closes the least recently used one
+//! when it needs a socket, so holding one idle connection per miner never locks anyone out.
+//!
+//! Only the bare socket is kept, not hyper's connection with its buffers: at 10,000 miners
+//! those would cost tens of MB while they wait.
+
+use parking_lot::{Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+/// How long an unused connection is kept: longer than any sane poll interval, short enough that
+/// miners removed from the daemon do not hold sockets for long.
+pub const MAX_IDLE: Duration = Duration::from_secs(120);
+
+/// How often `put` drops connections idle for longer than [`MAX_IDLE`].
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+struct Idle {
+    port: u16,
+    stream: TcpStream,
+    since: Instant,
+}
+
+struct Slots {
+    by_host: HashMap<Box<str>, Idle>,
+    last_sweep: Instant,
+}
+
+/// Idle connections by miner host; at most one per host, at most `capacity` in all.
+pub struct IdleConnections {
+    slots: Mutex<Slots>,
+    capacity: usize,
+    max_idle: Duration,
+}
+
+impl Default for IdleConnections {
+    fn default() -> Self {
+        IdleConnections::new(1024)
+    }
+}
+
+impl IdleConnections {
+    /// A pool holding at most `capacity` connections (0: never keeps any).
+    pub fn new(capacity: usize) -> Self {
+        IdleConnections::with_max_idle(capacity, MAX_IDLE)
+    }
+
+    /// As [`IdleConnections::new`], dropping connections unused for `max_idle`.
+    pub fn with_max_idle(capacity: usize, max_idle: Duration) -> Self {
+        IdleConnections {
+            slots: Mutex::new(Slots {
+                by_host: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
+            capacity,
+            max_idle,
+        }
+    }
+
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock()
+    }
+
+    /// Connections held now.
+    pub fn len(&self) -> usize {
+        self.slots().by_host.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The idle connection to `host:port`, if there is one the peer has not closed.
+    pub fn take(&self, host: &str, port: u16) -> Option<TcpStream> {
+        let idle = {
+            let mut slots = self.slots();
+            match slots.by_host.get(host) {
+                Some(i) if i.port == port => slots.by_host.remove(host),
+                _ => None,
+            }
+        }?;
+        if idle.since.elapsed() > self.max_idle {
+            return None;
+        }
+        // A peer that closed the session (an ESP32 purging it) made the socket readable: EOF.
+        // Any byte waiting is not ours either. Only "nothing to read" means it is usable; the
+        // check costs no system call while the socket is quiet.
+        match idle.stream.try_read(&mut [0u8; 1]) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some(idle.stream),
+            _ => None,
+        }
+    }
+
+    /// Keeps `stream` for the next request to `host:port`; dropped (closed) when the pool is
+    /// full. Replaces an older connection to the same host.
+    pub fn put(&self, host: &str, port: u16, stream: TcpStream) {
+        let now = Instant::now();
+        let mut dropped = Vec::new();
+        {
+            let mut slots = self.slots();
+            if now.duration_since(slots.last_sweep) >= SWEEP_EVERY {
+                slots.last_sweep = now;
+                let max_idle = self.max_idle;
+                let stale: Vec<Box<str>> = slots
+                    .by_host
+                    .iter()
+                    .filter(|(_, i)| now.duration_since(i.since) > max_idle)
+                    .map(|(h, _)| h.clone())
+                    .collect();
+                for h in stale {
+                    dropped.extend(slots.by_host.remove(&h));
+                }
+            }
+            if slots.by_host.len() < self.capacity || slots.by_host.contains_key(host) {
+                let idle = Idle {
+                    port,
+                    stream,
+                    since: now,
+                };
+                dropped.extend(slots.by_host.insert(host.into(), idle));
+            }
+        }
+        // Closing sockets is a system call each: outside the lock.
+        drop(dropped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    /// A connected pair on loopback: (ours, the peer's end).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let (ours, theirs) = tokio::join!(TcpStream::connect(addr), l.accept());
+        (ours.expect("connect"), theirs.expect("accept").0)
+    }
+
+    /// Lets the runtime's I/O driver see what the peer did.
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_is_handed_back_once_for_its_host_and_port() {
+        let pool = IdleConnections::new(8);
+        let (ours, _theirs) = pair().await;
+        pool.put("10.0.0.5", 80, ours);
+        assert_eq!(pool.len(), 1);
+        assert!(pool.take("10.0.0.5", 81).is_none(), "another port");
+        assert!(pool.take("10.0.0.6", 80).is_none(), "another host");
+        assert!(pool.take("10.0.0.5", 80).is_some());
+        assert!(pool.take("10.0.0.5", 80).is_none(), "taken already");
+        assert!(pool.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_peer_closed_or_wrote_to_is_not_handed_back() {
+        let pool = IdleConnections::new(8);
+        let (ours, theirs) = pair().await;
+        pool.put("a", 80, ours);
+        drop(theirs);
+        settle().await;
+        assert!(pool.take("a", 80).is_none(), "closed by the peer");
+
+        let (ours, mut theirs) = pair().await;
+        pool.put("b", 80, ours);
+        theirs.write_all(b"x").await.expect("write");
+        settle().await;
+        assert!(pool.take("b", 80).is_none(), "stray bytes waiting");
+    }
+
+    #[tokio::test]
+    async fn the_pool_keeps_no_more_than_its_capacity_and_nothing_stale() {
+        let pool = IdleConnections::new(2);
+        let mut peers = Vec::new();
+        for host in ["a", "b", "c"] {
+            let (ours, theirs) = pair().await;
+            peers.push(theirs);
+            pool.put(host, 80, ours);
+        }
+        assert_eq!(pool.len(), 2, "the third is closed, not kept");
+        assert!(pool.take("c", 80).is_none());
+        // A newer connection to a host already held replaces it, even when full.
+        let (ours, _t) = pair().await;
+        pool.put("a", 80, ours);
+        assert_eq!(pool.len(), 2);
+
+        let pool = IdleConnections::with_max_idle(8, Duration::from_millis(10));
+        let (ours, _t) = pair().await;
+        pool.put("a", 80, ours);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(pool.take("a", 80).is_none(), "idle too long");
+        assert!(IdleConnections::new(0).take("a", 80).is_none());
+        let zero = IdleConnections::new(0);
+        let (ours, _t) = pair().await;
+        zero.put("a", 80, ours);
+        assert!(zero.is_empty(), "capacity 0 keeps nothing");
+    }
+}
