@@ -140,7 +140,7 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
             let find = |name: &str| drivers.iter().find(|d| d.meta().name == name).cloned().context("driver missing");
             let mut out = Vec::new();
             for (label, driver, ip, port) in [
-                ("AxeOS (1 HTTP request)", find("driver-axeos")?, Ipv4Addr::new(127, 0, 30, 1), http),
+                ("AxeOS (1 HTTP request, on the connection kept from the last poll)", find("driver-axeos")?, Ipv4Addr::new(127, 0, 30, 1), http),
                 ("Antminer stock (no multi-command: 3 single commands, version reused; learnt on the first poll)", find("driver-cgminer")?, Ipv4Addr::new(127, 0, 30, 2), rpc),
                 ("Whatsminer (1 multi-command)", find("driver-cgminer")?, Ipv4Addr::new(127, 0, 30, 3), rpc),
             ] {
@@ -181,8 +181,22 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
             };
             let one = |ip: &str| vec![Target { host: ip.to_string(), http_port: http, rpc_port: rpc }];
             let m = measure(one("127.0.30.1"), polls, axeos_get).await?;
-            out.push(format!("reference: bare HTTP GET of the AxeOS info from the host (no driver), one at a time: {m}"));
+            out.push(format!("reference: bare HTTP GET of the AxeOS info from the host (no driver), a new connection each, one at a time: {m}"));
             let m = measure(busy(0), polls, axeos_get).await?;
+            out.push(format!("reference: the same, {CONCURRENT} miners at once: {m}"));
+            // What the drivers do: one connection kept per miner between polls.
+            let pool = crate::net::IdleConnections::default();
+            let axeos_get_kept = |t: Target| {
+                let pool = &pool;
+                async move {
+                    let req = crate::net::get_request(&t.host, t.http_port, "/api/system/info")?;
+                    crate::net::http_reusing(pool, &t.host, t.http_port, req, 1 << 20, Duration::from_secs(5)).await?;
+                    Ok(())
+                }
+            };
+            let m = measure(one("127.0.30.1"), polls, axeos_get_kept).await?;
+            out.push(format!("reference: bare HTTP GET on a kept connection, one at a time: {m}"));
+            let m = measure(busy(0), polls, axeos_get_kept).await?;
             out.push(format!("reference: the same, {CONCURRENT} miners at once: {m}"));
             // One CGMiner exchange alone (connect, send, read to EOF); a stock Antminer needs
             // three per record.
