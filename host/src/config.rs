@@ -109,6 +109,10 @@ pub struct Defaults {
     /// miner counts as stalled.
     #[serde(default = "default_stall_intervals")]
     pub stall_intervals: f64,
+    /// Keep each HTTP miner's connection open between polls (AxeOS allows it); false opens a
+    /// new connection for every request.
+    #[serde(default = "default_keep_connections")]
+    pub keep_connections: bool,
 }
 
 /// `[alerts]`.
@@ -172,6 +176,7 @@ impl Default for Defaults {
             max_concurrent: default_max_concurrent(),
             stall_minutes: default_stall_minutes(),
             stall_intervals: default_stall_intervals(),
+            keep_connections: default_keep_connections(),
         }
     }
 }
@@ -199,6 +204,9 @@ fn default_stall_minutes() -> f64 {
 }
 fn default_stall_intervals() -> f64 {
     10.0
+}
+fn default_keep_connections() -> bool {
+    true
 }
 
 impl Config {
@@ -360,6 +368,13 @@ mod tests {
         let c = Config::parse(include_str!("../../examples/solomon.toml"), "solomon.toml")
             .expect("the example is valid");
         assert_eq!(c.defaults.poll_seconds, 10);
+        assert!(c.defaults.keep_connections);
+        assert!(
+            !Config::parse("[defaults]\nkeep_connections = false\n", "a.toml")
+                .expect("valid")
+                .defaults
+                .keep_connections
+        );
         assert_eq!(c.auth.tokens.len(), 1);
         let alerts = c.alert_config();
         assert_eq!(alerts.cooldown.as_secs(), 15 * 60);

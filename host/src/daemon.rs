@@ -131,9 +131,17 @@ pub async fn serve_daemon_until(
 ) -> anyhow::Result<()> {
     let miners = Arc::new(MinerStore::new());
     let hub = Arc::new(Hub::new(8192));
-    let connections = Arc::new(IdleConnections::new(idle_connection_budget(
-        open_files_limit(),
-    )));
+    let kept = if args.polling.keep_connections {
+        idle_connection_budget(open_files_limit())
+    } else {
+        0
+    };
+    tracing::info!(
+        keep_connections = args.polling.keep_connections,
+        most_kept = kept,
+        "HTTP miner connections"
+    );
+    let connections = Arc::new(IdleConnections::new(kept));
     let services = HostServices {
         state: storage.plugin_state(),
         store: Arc::new(StoreView::new(miners.clone(), storage.clone())),

@@ -4,14 +4,17 @@
 //! a new connection, and never reuses one the miner said it would close.
 
 use solomon_host::builtin::BUILTIN_PLUGINS;
+use solomon_host::config::Defaults;
+use solomon_host::daemon::Settings;
 use solomon_host::net::IdleConnections;
 use solomon_host::runtime::driver_types::Target;
 use solomon_host::runtime::{HostServices, Plugin, Runtime};
 use solomon_host::simulate::{Fleet, FleetConfig, Scenario};
-use std::net::Ipv4Addr;
+use solomon_tests::daemon::{Daemon, sim_miners};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The compiled AxeOS driver on a runtime whose connections are `pool`.
@@ -163,7 +166,7 @@ async fn a_simulated_miner_going_offline_drops_its_kept_session() {
     let fleet = Fleet::start(FleetConfig {
         axeos: 1,
         cgminer: 0,
-        first_ip: Ipv4Addr::new(127, 0, 41, 1),
+        first_ip: Ipv4Addr::new(127, 0, 47, 1),
         http_port: 18_441,
         rpc_port: 14_441,
         ..Default::default()
@@ -171,7 +174,7 @@ async fn a_simulated_miner_going_offline_drops_its_kept_session() {
     .await
     .expect("simulator binds");
     let t = Target {
-        host: "127.0.41.1".into(),
+        host: "127.0.47.1".into(),
         http_port: 18_441,
         rpc_port: 14_441,
     };
@@ -190,4 +193,55 @@ async fn a_simulated_miner_going_offline_drops_its_kept_session() {
         driver.poll(t).await.expect("no trap").is_ok(),
         "back online"
     );
+}
+
+/// A sample's value in the daemon's `/metrics`, summed over its series.
+async fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
+    let r = solomon_tests::http(addr, "GET", "/metrics", None, None).await;
+    let lines = r.body.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition text");
+    let values: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter_map(|s| match s.value {
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Counter(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_told_not_to_keep_connections_keeps_none() {
+    let fleet = Fleet::start(FleetConfig {
+        axeos: 2,
+        cgminer: 0,
+        first_ip: Ipv4Addr::new(127, 0, 47, 11),
+        http_port: 18_442,
+        rpc_port: 14_442,
+        ..Default::default()
+    })
+    .await
+    .expect("simulator binds");
+    let addr: SocketAddr = "127.0.47.200:18443".parse().expect("addr");
+    let d = Daemon::launch(addr, sim_miners(&fleet, 18_442, 14_442), 1, |s| Settings {
+        polling: Defaults {
+            keep_connections: false,
+            ..s.polling
+        },
+        ..s
+    })
+    .await;
+    let start = Instant::now();
+    while metric(addr, "solomon_polls_total").await.unwrap_or(0.0) < 6.0 {
+        assert!(start.elapsed() < Duration::from_secs(30), "never polled");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        metric(addr, "solomon_miner_connections_kept").await,
+        Some(0.0),
+        "polled, and nothing kept"
+    );
+    d.stop().await;
 }

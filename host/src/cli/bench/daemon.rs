@@ -127,6 +127,7 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
     let token = crate::daemon::random_token()?;
     let mut settings = Settings::new(addr, dir.clone(), args.poll_seconds, vec![token]);
     settings.compile_in = CompileIn::child_of_this_binary();
+    settings.polling.keep_connections = !args.no_keep_connections;
     if args.no_rules {
         settings.disable_builtin = crate::builtin::BUILTIN_PLUGINS
             .iter()

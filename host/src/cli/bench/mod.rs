@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// `daemon`: run without the built-in alert rules, to see what they cost.
     #[arg(long)]
     pub no_rules: bool,
+    /// `daemon`: a new connection for every HTTP request (`keep_connections = false`), to see
+    /// what keeping them saves.
+    #[arg(long)]
+    pub no_keep_connections: bool,
     /// `ws-clients`: the daemon to connect to (set by `daemon`).
     #[arg(long, hide = true)]
     pub addr: Option<std::net::SocketAddr>,
