@@ -121,7 +121,7 @@ async fn accept_loop(m: Arc<SimMiner>, first: TcpListener, addr: SocketAddr, del
     loop {
         if m.scenario() == Scenario::Offline {
             listener = None;
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            m.changed.notified().await;
             continue;
         }
         let l = match listener.take() {
@@ -129,6 +129,7 @@ async fn accept_loop(m: Arc<SimMiner>, first: TcpListener, addr: SocketAddr, del
             None => match TcpListener::bind(addr).await {
                 Ok(l) => l,
                 Err(_) => {
+                    // The old socket may linger a moment after an offline spell.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -143,8 +144,7 @@ async fn accept_loop(m: Arc<SimMiner>, first: TcpListener, addr: SocketAddr, del
                     });
                 }
             }
-            // Look at the scenario again now and then.
-            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            () = m.changed.notified() => {}
         }
         listener = Some(l);
     }
