@@ -22,7 +22,7 @@ type Parked = std::net::TcpStream;
 /// miners removed from the daemon do not hold sockets for long.
 pub const MAX_IDLE: Duration = Duration::from_secs(120);
 
-/// How often `put` drops connections idle for longer than [`MAX_IDLE`].
+/// How often `put` drops connections idle for too long (more often if that is shorter).
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 struct Idle {
@@ -118,18 +118,13 @@ impl IdleConnections {
         let mut dropped = Vec::new();
         {
             let mut slots = self.slots();
-            if now.duration_since(slots.last_sweep) >= SWEEP_EVERY {
+            if now.duration_since(slots.last_sweep) >= SWEEP_EVERY.min(self.max_idle) {
                 slots.last_sweep = now;
                 let max_idle = self.max_idle;
-                let stale: Vec<Box<str>> = slots
+                let stale = slots
                     .by_host
-                    .iter()
-                    .filter(|(_, i)| now.duration_since(i.since) > max_idle)
-                    .map(|(h, _)| h.clone())
-                    .collect();
-                for h in stale {
-                    dropped.extend(slots.by_host.remove(&h));
-                }
+                    .extract_if(|_, i| now.duration_since(i.since) > max_idle);
+                dropped.extend(stale.map(|(_, i)| i));
             }
             if slots.by_host.len() < self.capacity || slots.by_host.contains_key(host) {
                 let idle = Idle {
@@ -214,6 +209,13 @@ mod tests {
         pool.put("a", 80, ours);
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert!(pool.take("a", 80).is_none(), "idle too long");
+        // Connections of miners no longer polled are closed by a later put.
+        let (ours, _t) = pair().await;
+        pool.put("gone", 80, ours);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let (ours, _t) = pair().await;
+        pool.put("b", 80, ours);
+        assert_eq!(pool.len(), 1, "the stale one is swept");
         assert!(IdleConnections::new(0).take("a", 80).is_none());
         let zero = IdleConnections::new(0);
         let (ours, _t) = pair().await;
