@@ -17,14 +17,19 @@ pub fn user_cache_dir() -> PathBuf {
         .join("plugin-cache")
 }
 
-/// A runtime for one-shot commands, with the user cache.
+/// A runtime for one-shot commands, with the user cache; it keeps no miner connection.
 pub fn command_runtime() -> anyhow::Result<Runtime> {
+    command_runtime_with(HostServices::default())
+}
+
+/// The same with `services` (a benchmark keeps connections as the daemon does).
+pub fn command_runtime_with(services: HostServices) -> anyhow::Result<Runtime> {
     let config = RuntimeConfig {
         cache_dir: Some(user_cache_dir()),
         instances_per_driver: 4,
         ..Default::default()
     };
-    Ok(Runtime::new(config, HostServices::default())?)
+    Ok(Runtime::new(config, services)?)
 }
 
 /// Loads the built-in plugins and those in `plugin_dirs`; a bad file is logged and skipped.

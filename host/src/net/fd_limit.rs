@@ -1,5 +1,16 @@
 //! The process's limit on open files, which bounds how many miner connections it can hold.
 
+/// The soft and hard limits on open files (`None` if they cannot be read).
+#[cfg(unix)]
+fn limits() -> Option<libc::rlimit> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct passed.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim)
+}
+
 /// Raises the soft limit on open files to the hard limit and returns the soft limit in force
 /// afterwards (`None` if it cannot be read).
 ///
@@ -9,26 +20,15 @@
 pub fn raise_open_files_limit() -> Option<u64> {
     #[cfg(unix)]
     {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
+        let lim = limits()?;
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
         };
-        // SAFETY: getrlimit and setrlimit only read and write the struct passed.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-                return None;
-            }
-            if lim.rlim_cur < lim.rlim_max {
-                let raised = libc::rlimit {
-                    rlim_cur: lim.rlim_max,
-                    rlim_max: lim.rlim_max,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                    lim = raised;
-                }
-            }
-        }
-        Some(lim.rlim_cur)
+        // SAFETY: setrlimit only reads the struct passed.
+        let ok = lim.rlim_cur < lim.rlim_max
+            && unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0;
+        Some(if ok { raised.rlim_cur } else { lim.rlim_cur })
     }
     #[cfg(not(unix))]
     {
@@ -40,12 +40,7 @@ pub fn raise_open_files_limit() -> Option<u64> {
 pub fn open_files_limit() -> Option<u64> {
     #[cfg(unix)]
     {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit only writes the struct passed.
-        (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
+        limits().map(|l| l.rlim_cur)
     }
     #[cfg(not(unix))]
     {
@@ -64,11 +59,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn raising_never_lowers_the_limit_and_half_goes_to_idle_connections() {
-        let before = open_files_limit().expect("readable on unix");
-        let after = raise_open_files_limit().expect("readable on unix");
-        assert!(after >= before);
-        assert_eq!(open_files_limit(), Some(after));
+    fn the_soft_limit_is_raised_to_the_hard_one_and_half_goes_to_idle_connections() {
+        let lim = limits().expect("readable on unix");
+        // Start below the hard limit, as a Debian login does, so that raising has work to do.
+        // Half the hard limit is still plenty for the other tests in this process.
+        let lowered = libc::rlimit {
+            rlim_cur: lim.rlim_max / 2,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct passed; lowering the soft limit is allowed.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+        assert_eq!(open_files_limit(), Some(lim.rlim_max / 2));
+        assert_eq!(raise_open_files_limit(), Some(lim.rlim_max));
+        assert_eq!(open_files_limit(), Some(lim.rlim_max));
+        assert_eq!(
+            raise_open_files_limit(),
+            Some(lim.rlim_max),
+            "already raised"
+        );
         assert_eq!(idle_connection_budget(Some(1024)), 512);
         assert_eq!(idle_connection_budget(None), 512);
     }

@@ -43,9 +43,11 @@ pub struct IdleConnections {
     max_idle: Duration,
 }
 
+/// Keeps none: a one-shot command (`probe`, `scan`) polls each miner once, and holding its
+/// socket open until exit would only take a session from the miner. The daemon opts in.
 impl Default for IdleConnections {
     fn default() -> Self {
-        IdleConnections::new(1024)
+        IdleConnections::new(0)
     }
 }
 
@@ -216,10 +218,10 @@ mod tests {
         let (ours, _t) = pair().await;
         pool.put("b", 80, ours);
         assert_eq!(pool.len(), 1, "the stale one is swept");
-        assert!(IdleConnections::new(0).take("a", 80).is_none());
-        let zero = IdleConnections::new(0);
-        let (ours, _t) = pair().await;
-        zero.put("a", 80, ours);
-        assert!(zero.is_empty(), "capacity 0 keeps nothing");
+        for none in [IdleConnections::new(0), IdleConnections::default()] {
+            let (ours, _t) = pair().await;
+            none.put("a", 80, ours);
+            assert!(none.is_empty(), "capacity 0, and the default, keep nothing");
+        }
     }
 }

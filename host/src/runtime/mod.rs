@@ -60,7 +60,7 @@ pub struct HostServices {
     pub state: Arc<dyn StateBackend>,
     /// Miner snapshots behind `store`.
     pub store: Arc<dyn StoreReader>,
-    /// HTTP connections to miners kept between `miner-io` calls.
+    /// HTTP connections to miners kept between `miner-io` calls (by default none are).
     pub connections: Arc<crate::net::IdleConnections>,
 }
 

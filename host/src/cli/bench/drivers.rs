@@ -2,16 +2,18 @@
 //! -> record) against the simulator, `solomon probe` as a fresh process, and a /24 scan.
 //! Figures are printed; nothing is asserted (the machine is shared and noisy).
 
-use super::super::plugins::{command_runtime, load_plugins};
+use super::super::plugins::{command_runtime_with, load_plugins};
 use super::BenchArgs;
 use super::proc::{cpu_split, thread_cpu};
 use crate::discovery::{ProbeConfig, hosts_in, scan};
-use crate::runtime::Plugin;
+use crate::net::IdleConnections;
 use crate::runtime::driver_types::Target;
+use crate::runtime::{HostServices, Plugin};
 use crate::simulate::{Fleet, FleetConfig};
 use anyhow::Context;
 use std::net::Ipv4Addr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -135,7 +137,11 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
     let measured = std::thread::spawn(move || -> anyhow::Result<Vec<String>> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         rt.block_on(async move {
-            let runtime = command_runtime()?;
+            // Connections kept between polls, as the daemon keeps them.
+            let runtime = command_runtime_with(HostServices {
+                connections: Arc::new(IdleConnections::new(1024)),
+                ..Default::default()
+            })?;
             let drivers = load_plugins(&runtime, &[]).await;
             let find = |name: &str| drivers.iter().find(|d| d.meta().name == name).cloned().context("driver missing");
             let mut out = Vec::new();
@@ -185,7 +191,7 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
             let m = measure(busy(0), polls, axeos_get).await?;
             out.push(format!("reference: the same, {CONCURRENT} miners at once: {m}"));
             // What the drivers do: one connection kept per miner between polls.
-            let pool = crate::net::IdleConnections::default();
+            let pool = IdleConnections::new(1024);
             let axeos_get_kept = |t: Target| {
                 let pool = &pool;
                 async move {
