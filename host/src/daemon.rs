@@ -296,6 +296,7 @@ async fn prune_periodically(storage: Arc<Storage>) {
                 chunks = p.chunks,
                 minute = p.minute,
                 hour = p.hour,
+                compacted = p.compacted,
                 "retention applied"
             ),
             Ok(Err(e)) => tracing::error!("retention failed: {e}"),

@@ -304,6 +304,78 @@ async fn rollups_outlive_raw_data_and_answer_long_ranges() {
     );
 }
 
+/// Retention also merges each hour's small chunks into one, an hour after it ended: history
+/// reads the same before, after and across a reopen.
+#[tokio::test]
+async fn merging_an_hours_chunks_changes_no_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(FakeClock::new(T0));
+    // As in a big fleet, the head budget seals chunks far short of 16 samples: 6 here.
+    let open = |clock: Arc<FakeClock>| {
+        let mut c = StorageConfig::new(dir.path());
+        c.clock = clock;
+        c.chunk_samples = 16;
+        c.max_head_samples = 5;
+        c.flush = FlushPolicy::GroupCommit(std::time::Duration::from_millis(1));
+        Storage::open(c).expect("opens")
+    };
+    let s = open(clock.clone());
+    // Three hours a minute apart: 10 chunks an hour, and nothing left in the head.
+    for i in 0..180u64 {
+        clock.set(T0 + i * 60_000);
+        s.ingest(&[record("a", T0 + i * 60_000, (i * 13 % 17) as f64)])
+            .await
+            .expect("ingest");
+    }
+    let read = |s: &Storage, res| {
+        s.history(
+            "a",
+            Metric::Hashrate,
+            T0 + 7 * 60_000,
+            T0 + 3 * HOUR_MS,
+            res,
+        )
+        .expect("query")
+        .iter()
+        .map(|p| (p.ts_ms, p.min, p.avg, p.max))
+        .collect::<Vec<_>>()
+    };
+    let raw = read(&s, Resolution::Raw);
+    let five = read(&s, Resolution::FiveMinutes);
+    assert_eq!((raw.len(), five.len()), (173, 35));
+    let unchanged = |s: &Storage, when: &str| {
+        assert_eq!(read(s, Resolution::Raw), raw, "{when}");
+        assert_eq!(read(s, Resolution::FiveMinutes), five, "{when}");
+    };
+    clock.set(T0 + 3 * HOUR_MS + 59 * 60_000);
+    let pruned = s.prune().expect("prune");
+    // Hours 1 and 2 hold 20 chunks; hour 3 ended under an hour ago.
+    assert_eq!((pruned.compacted, pruned.chunks), (20, 0), "{pruned:?}");
+    unchanged(&s, "two hours merged");
+    clock.set(T0 + 4 * HOUR_MS);
+    assert_eq!(s.prune().expect("prune").compacted, 10, "hour 3's");
+    unchanged(&s, "three hours merged");
+    drop(s);
+    let s = open(clock.clone());
+    unchanged(&s, "reopened");
+    assert_eq!(s.prune().expect("prune").compacted, 0, "done once");
+
+    // Past raw retention, the merged hours are rolled up like chunks: the same 5-minute rows
+    // (averages stored as f32).
+    clock.set(T0 + 9 * DAY);
+    let pruned = s.prune().expect("prune");
+    assert_eq!((pruned.chunks, pruned.compacted), (3, 0), "{pruned:?}");
+    let rolled = read(&s, Resolution::FiveMinutes);
+    assert_eq!(rolled.len(), five.len());
+    for (r, f) in rolled.iter().zip(&five) {
+        assert!(
+            r.0 == f.0 && r.1 == f.1 && r.3 == f.3 && (r.2 - f.2).abs() < 1e-5,
+            "rolled up {r:?}, before {f:?}"
+        );
+    }
+    assert!(read(&s, Resolution::Raw).is_empty(), "no raw samples left");
+}
+
 /// Chunks of 16 samples at 10 s span 160 s: several seal into one 5-minute bucket, and many
 /// into one hour. Every sample must count in the rollups, first aggregated from raw chunks,
 /// then from the blocks the day was rolled up into once raw retention passed, and after reopen.
@@ -359,6 +431,11 @@ async fn rollups_count_every_sample_before_and_after_their_day_is_rolled_up() {
         }
     };
     check(&s, "raw");
+    assert_eq!(
+        s.prune().expect("prune").compacted,
+        0,
+        "full chunks are not rewritten into hour blocks"
+    );
     clock.set(T0 + 9 * DAY);
     let pruned = s.prune().expect("prune");
     assert!(pruned.chunks >= 22, "{pruned:?}");

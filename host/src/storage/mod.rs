@@ -202,6 +202,8 @@ pub struct Pruned {
     pub minute: usize,
     /// 1-hour rollup blocks.
     pub hour: usize,
+    /// Raw chunks merged into others of their hour (see [`series`]'s `compact`).
+    pub compacted: usize,
 }
 
 /// The daemon's database.
@@ -433,8 +435,8 @@ impl Storage {
         }
     }
 
-    /// Rolls raw history past its retention up into 5-minute and hourly rows, and deletes rows
-    /// past theirs.
+    /// Rolls raw history past its retention up into 5-minute and hourly rows, deletes rows past
+    /// theirs, and merges the raw chunks of each hour that ended over an hour ago.
     pub fn prune(&self) -> Result<Pruned, StorageError> {
         let now = self.config.clock.now_ms();
         let cutoff = |d: Duration| now.saturating_sub(d.as_millis() as u64);
@@ -449,6 +451,12 @@ impl Storage {
             hour: self
                 .series
                 .prune(Resolution::Hour, cutoff(self.config.hour_retention))?,
+            // After the roll-up: what leaves raw retention is not worth rewriting first. An
+            // hour is left alone until an hour after it ended, when all its chunks are sealed.
+            // Only chunks the head budget cut short (a big fleet's) are worth rewriting.
+            compacted: self
+                .series
+                .compact(now.saturating_sub(HOUR_MS), self.config.chunk_samples / 2)?,
         })
     }
 

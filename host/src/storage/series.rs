@@ -7,6 +7,8 @@
 //! | `m` + u32 + day start | last bucket (BE u64) + that day's 5-minute rollup rows |
 //! | `h` + u32 + 30-day period start | last bucket (BE u64) + that period's 1-hour rollup rows |
 //! | `s` + u32 | the highest write sequence sealed into its chunks (BE u64) |
+//! | `a` + u32 + first ts of an hour | last ts (BE u64) + that hour's samples, merged from its chunks ([`compact`]) |
+//! | `x` | every hour before this (Unix ms, BE u64) is compacted |
 //!
 //! Unsealed samples live in memory (the head) and in the write-ahead log ([`super::wal`]),
 //! which replays them at open, skipping what the `s` watermarks say is already sealed. Every
@@ -15,13 +17,18 @@
 //!
 //! sled keeps about 200 bytes of memory for every tree node, resident or not, and a leaf holds
 //! at most 16 keys: memory grows with the number of keys stored. So keys are few and large.
-//! One key per ~128 samples of a miner (fewer samples for big fleets, whose heads are bounded).
+//! One key per ~128 samples of a miner (fewer samples for big fleets, whose heads are bounded),
+//! and an hour after an hour ends, one key per miner for all of that hour ([`compact`]).
 //! Rollups are not written as chunks seal: rollup queries over raw retention aggregate the raw
 //! samples, and [`Series::roll_up`] turns whole days of raw samples leaving retention into one
 //! 5-minute block per day and one hourly block per 30 days, deleting the raw chunks in the same
-//! batch. Raw samples and rollup rows never cover the same sample. So that a miner that stops
+//! batch (hour blocks likewise). Raw samples and rollup rows never cover the same sample. So that a miner that stops
 //! reporting cannot pin old log segments forever, a checkpoint seals the partial heads that
 //! hold samples of the oldest log entries once too many are live.
+
+mod compact;
+
+use compact::MERGED;
 
 use super::codec::{Reader, decode_chunk, decode_column, encode_chunk, put_varint};
 use super::head::Pending;
@@ -365,6 +372,14 @@ impl Series {
         self.ids.read().get(miner).copied()
     }
 
+    /// Every series number, ascending: a pass over all miners in that order visits each leaf
+    /// once, as neighbouring series share leaves.
+    fn series_in_key_order(&self) -> Vec<u32> {
+        let mut series: Vec<u32> = self.ids.read().values().copied().collect();
+        series.sort_unstable();
+        series
+    }
+
     /// The cache mark of a series.
     pub fn mark(&self, series: u32) -> Mark {
         self.marks.read().get(&series).copied().unwrap_or_default()
@@ -580,7 +595,7 @@ impl Series {
         match res {
             Resolution::Raw => {
                 let head: Vec<Sample> = self.head_samples(series, from, to);
-                self.blocks(CHUNK, series, from, to, |body| {
+                self.raw_blocks(series, from, to, |body| {
                     decode_column(body, m, |t, v| {
                         if t >= from && t <= to && !v.is_nan() {
                             out.push(Point::single(t, v));
@@ -623,7 +638,7 @@ impl Series {
                 }
                 // Raw samples not yet rolled up, whole buckets.
                 let mut raw: Vec<(u64, f64)> = Vec::new();
-                self.blocks(CHUNK, series, start, end, |body| {
+                self.raw_blocks(series, start, end, |body| {
                     decode_column(body, m, |t, v| {
                         if t >= start && t <= end {
                             raw.push((t, v));
@@ -673,8 +688,9 @@ impl Series {
     }
 
     /// Rolls every raw sample before `before` (a day boundary) up into 5-minute and hourly
-    /// blocks and deletes those raw chunks, one series per atomic batch; a chunk that reaches
-    /// past `before` keeps its newer samples. Returns the raw chunks removed.
+    /// blocks and deletes those raw chunks and hour blocks, one series per atomic batch; a chunk
+    /// that reaches past `before` keeps its newer samples. Returns the chunks and blocks
+    /// removed.
     pub fn roll_up(&self, before: u64) -> Result<usize, StorageError> {
         if self.failed.load(Ordering::SeqCst) {
             // Memory may be ahead of sled: moving data now could lose what a restart replays.
@@ -684,7 +700,7 @@ impl Series {
         if !due(&self.rolled_day, before) {
             return Ok(0);
         }
-        let series: Vec<u32> = self.ids.read().values().copied().collect();
+        let series = self.series_in_key_order();
         let mut removed = 0;
         for s in series {
             // Holding the writers' lock: an ingest must not seal into this range meanwhile.
@@ -692,6 +708,14 @@ impl Series {
             let mut batch = sled::Batch::default();
             let mut samples: Vec<Sample> = Vec::new();
             let mut tail: Vec<Sample> = Vec::new();
+            // Hour blocks hold only samples of their hour, so none reaches past `before`.
+            // First: of equal times, a chunk (a later write) wins.
+            for item in self.tree.range(key(MERGED, s, 0)..key(MERGED, s, before)) {
+                let (k, v) = item?;
+                samples.extend(decode_chunk(split_last(&v)?.1)?);
+                batch.remove(k);
+                removed += 1;
+            }
             for item in self.tree.range(key(CHUNK, s, 0)..key(CHUNK, s, before)) {
                 let (k, v) = item?;
                 let (last, body) = split_last(&v)?;
@@ -763,8 +787,7 @@ impl Series {
         }
         let mut batch = sled::Batch::default();
         let mut n = 0;
-        let series: Vec<u32> = self.ids.read().values().copied().collect();
-        for s in series {
+        for s in self.series_in_key_order() {
             for item in self.tree.range(key(prefix, s, 0)..key(prefix, s, cutoff)) {
                 let (k, v) = item?;
                 let (last, _) = split_last(&v)?;
@@ -784,7 +807,7 @@ impl Series {
     /// Samples of a miner (all metrics) in `[from, to]`: for tests and exports.
     pub fn samples(&self, series: u32, from: u64, to: u64) -> Result<Vec<Sample>, StorageError> {
         let mut out = Vec::new();
-        self.blocks(CHUNK, series, from, to, |body| {
+        self.raw_blocks(series, from, to, |body| {
             out.extend(
                 decode_chunk(body)?
                     .into_iter()
