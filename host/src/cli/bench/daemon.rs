@@ -103,7 +103,11 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
     let axeos = n / 2;
     let sim = start_simulator(axeos, n - axeos)?;
     let dir = std::env::temp_dir().join(format!("solomon-bench-{}-{n}", std::process::id()));
-    let storage = open_storage(&dir, &Default::default())?;
+    let mut section = crate::config::StorageSection::default();
+    if let Some(mib) = args.cache_mib {
+        section.cache_mib = mib.max(1);
+    }
+    let storage = open_storage(&dir, &section)?;
     let miners: Vec<MinerConfig> = (0..n)
         .map(|i| MinerConfig {
             id: format!("b{i:05}"),

@@ -60,6 +60,10 @@ pub struct BenchArgs {
     /// what keeping them saves.
     #[arg(long)]
     pub no_keep_connections: bool,
+    /// `daemon`: sled's page cache in MiB (`[storage] cache_mib`; default the daemon's), to
+    /// weigh memory against the CPU of reading plugin state and history from disk.
+    #[arg(long)]
+    pub cache_mib: Option<u64>,
     /// `ws-clients`: the daemon to connect to (set by `daemon`).
     #[arg(long, hide = true)]
     pub addr: Option<std::net::SocketAddr>,
