@@ -21,10 +21,10 @@
 //! and an hour after an hour ends, one key per miner for all of that hour ([`compact`]).
 //! Rollups are not written as chunks seal: rollup queries over raw retention aggregate the raw
 //! samples, and [`Series::roll_up`] turns whole days of raw samples leaving retention into one
-//! 5-minute block per day and one hourly block per 30 days, deleting the raw chunks in the same
-//! batch (hour blocks likewise). Raw samples and rollup rows never cover the same sample. So that a miner that stops
-//! reporting cannot pin old log segments forever, a checkpoint seals the partial heads that
-//! hold samples of the oldest log entries once too many are live.
+//! 5-minute block per day and one hourly block per 30 days, deleting the raw chunks (and hour
+//! blocks) in the same batch. Raw samples and rollup rows never cover the same sample. So that
+//! a miner that stops reporting cannot pin old log segments forever, a checkpoint seals the
+//! partial heads that hold samples of the oldest log entries once too many are live.
 
 mod compact;
 
@@ -775,12 +775,13 @@ impl Series {
         Ok(removed)
     }
 
-    /// Deletes blocks of `prefix` that end before `cutoff`; returns how many.
-    pub fn prune(&self, prefix_kind: Resolution, cutoff: u64) -> Result<usize, StorageError> {
-        let (prefix, pruned_day) = match prefix_kind {
-            Resolution::Raw => (CHUNK, None),
-            Resolution::FiveMinutes => (MINUTE, Some(&self.pruned_day[0])),
-            Resolution::Hour => (HOUR, Some(&self.pruned_day[1])),
+    /// Deletes blocks of `kind` that end before `cutoff` (raw: chunks and hour blocks alike);
+    /// returns how many.
+    pub fn prune(&self, kind: Resolution, cutoff: u64) -> Result<usize, StorageError> {
+        let (prefixes, pruned_day): (&[u8], _) = match kind {
+            Resolution::Raw => (&[MERGED, CHUNK], None),
+            Resolution::FiveMinutes => (&[MINUTE], Some(&self.pruned_day[0])),
+            Resolution::Hour => (&[HOUR], Some(&self.pruned_day[1])),
         };
         if pruned_day.is_some_and(|done| !due(done, cutoff)) {
             return Ok(0);
@@ -788,12 +789,14 @@ impl Series {
         let mut batch = sled::Batch::default();
         let mut n = 0;
         for s in self.series_in_key_order() {
-            for item in self.tree.range(key(prefix, s, 0)..key(prefix, s, cutoff)) {
-                let (k, v) = item?;
-                let (last, _) = split_last(&v)?;
-                if last < cutoff && ts_of(&k).is_some() {
-                    batch.remove(k);
-                    n += 1;
+            for &prefix in prefixes {
+                for item in self.tree.range(key(prefix, s, 0)..key(prefix, s, cutoff)) {
+                    let (k, v) = item?;
+                    let (last, _) = split_last(&v)?;
+                    if last < cutoff && ts_of(&k).is_some() {
+                        batch.remove(k);
+                        n += 1;
+                    }
                 }
             }
         }

@@ -297,5 +297,11 @@ mod tests {
         assert_eq!(s.compact(T0 + 2 * HOUR_MS, 5).expect("compact"), 15);
         assert_eq!(keys(&db), (15, 1));
         assert_eq!(everything(&s, "a"), a);
+        // Pruning raw history takes blocks as it takes chunks.
+        assert_eq!(
+            s.prune(Resolution::Raw, T0 + 2 * HOUR_MS).expect("prune"),
+            16
+        );
+        assert_eq!(keys(&db), (0, 0));
     }
 }
