@@ -26,17 +26,21 @@ pub const MAX_IDLE: Duration = Duration::from_secs(120);
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 struct Idle {
-    port: u16,
     stream: Parked,
     since: Instant,
 }
 
 struct Slots {
-    by_host: HashMap<Box<str>, Idle>,
+    /// By `host:port`: miners behind one address (port forwarding) each keep their own.
+    by_addr: HashMap<Box<str>, Idle>,
     last_sweep: Instant,
 }
 
-/// Idle connections by miner host; at most one per host, at most `capacity` in all.
+fn addr(host: &str, port: u16) -> Box<str> {
+    format!("{host}:{port}").into()
+}
+
+/// Idle connections by miner address; at most one per address, at most `capacity` in all.
 pub struct IdleConnections {
     slots: Mutex<Slots>,
     capacity: usize,
@@ -61,7 +65,7 @@ impl IdleConnections {
     pub fn with_max_idle(capacity: usize, max_idle: Duration) -> Self {
         IdleConnections {
             slots: Mutex::new(Slots {
-                by_host: HashMap::new(),
+                by_addr: HashMap::new(),
                 last_sweep: Instant::now(),
             }),
             capacity,
@@ -75,7 +79,7 @@ impl IdleConnections {
 
     /// Connections held now.
     pub fn len(&self) -> usize {
-        self.slots().by_host.len()
+        self.slots().by_addr.len()
     }
 
     /// Whether none is held.
@@ -86,13 +90,7 @@ impl IdleConnections {
     /// The idle connection to `host:port`, if there is one the peer has not closed, registered
     /// with the current runtime.
     pub fn take(&self, host: &str, port: u16) -> Option<TcpStream> {
-        let idle = {
-            let mut slots = self.slots();
-            match slots.by_host.get(host) {
-                Some(i) if i.port == port => slots.by_host.remove(host),
-                _ => None,
-            }
-        }?;
+        let idle = self.slots().by_addr.remove(&addr(host, port))?;
         if idle.since.elapsed() > self.max_idle {
             return None;
         }
@@ -107,7 +105,7 @@ impl IdleConnections {
     }
 
     /// Keeps `stream` for the next request to `host:port`; dropped (closed) when the pool is
-    /// full. Replaces an older connection to the same host.
+    /// full. Replaces an older connection to the same address.
     pub fn put(&self, host: &str, port: u16, stream: TcpStream) {
         if self.capacity == 0 {
             return;
@@ -124,17 +122,14 @@ impl IdleConnections {
                 slots.last_sweep = now;
                 let max_idle = self.max_idle;
                 let stale = slots
-                    .by_host
+                    .by_addr
                     .extract_if(|_, i| now.duration_since(i.since) > max_idle);
                 dropped.extend(stale.map(|(_, i)| i));
             }
-            if slots.by_host.len() < self.capacity || slots.by_host.contains_key(host) {
-                let idle = Idle {
-                    port,
-                    stream,
-                    since: now,
-                };
-                dropped.extend(slots.by_host.insert(host.into(), idle));
+            let key = addr(host, port);
+            if slots.by_addr.len() < self.capacity || slots.by_addr.contains_key(&key) {
+                let idle = Idle { stream, since: now };
+                dropped.extend(slots.by_addr.insert(key, idle));
             }
         }
         // Closing sockets is a system call each: outside the lock.
@@ -172,6 +167,14 @@ mod tests {
         assert!(pool.take("10.0.0.5", 80).is_some());
         assert!(pool.take("10.0.0.5", 80).is_none(), "taken already");
         assert!(pool.is_empty());
+        // Two miners behind one address, on two ports: both kept.
+        let (a, _ta) = pair().await;
+        let (b, _tb) = pair().await;
+        pool.put("10.0.0.5", 8080, a);
+        pool.put("10.0.0.5", 8081, b);
+        assert_eq!(pool.len(), 2);
+        assert!(pool.take("10.0.0.5", 8080).is_some());
+        assert!(pool.take("10.0.0.5", 8081).is_some());
     }
 
     #[tokio::test]
@@ -201,7 +204,7 @@ mod tests {
         }
         assert_eq!(pool.len(), 2, "the third is closed, not kept");
         assert!(pool.take("c", 80).is_none());
-        // A newer connection to a host already held replaces it, even when full.
+        // A newer connection to an address already held replaces it, even when full.
         let (ours, _t) = pair().await;
         pool.put("a", 80, ours);
         assert_eq!(pool.len(), 2);
