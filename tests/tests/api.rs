@@ -513,6 +513,8 @@ async fn metrics_parse_as_prometheus_text() {
     assert_eq!(value("solomon_ws_clients", None), Some(1.0));
     assert_eq!(value("solomon_ws_subscriptions", None), Some(2.0));
     assert!(value("solomon_db_size_bytes", None).is_some_and(|b| b > 0.0));
+    // The CGMiner driver's memo at least, read from memory from then on.
+    assert!(value("solomon_plugin_state_mirrored_bytes", None).is_some_and(|b| b > 0.0));
     let is_histogram = |name: &str| {
         scrape
             .samples

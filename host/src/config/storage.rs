@@ -20,6 +20,9 @@ pub struct StorageSection {
     /// sled's page cache, MiB. History queries go through a query cache above it.
     #[serde(default = "default_cache_mib")]
     pub cache_mib: u64,
+    /// Plugin state kept in memory too, MiB (0: none): drivers and rules read it at every poll.
+    #[serde(default = "default_state_mirror_mib")]
+    pub state_mirror_mib: u64,
 }
 
 impl Default for StorageSection {
@@ -29,6 +32,7 @@ impl Default for StorageSection {
             five_minute_days: default_five_minute_days(),
             hourly_days: default_hourly_days(),
             cache_mib: default_cache_mib(),
+            state_mirror_mib: default_state_mirror_mib(),
         }
     }
 }
@@ -46,6 +50,9 @@ fn default_hourly_days() -> u64 {
 }
 fn default_cache_mib() -> u64 {
     StorageConfig::new("").sled_cache_bytes >> 20
+}
+fn default_state_mirror_mib() -> u64 {
+    StorageConfig::new("").state_mirror_bytes >> 20
 }
 
 impl StorageSection {
@@ -66,6 +73,9 @@ impl StorageSection {
         .or_else(|| {
             (!(1..=65_536).contains(&self.cache_mib)).then_some(("cache_mib", "must be 1 to 65536"))
         })
+        .or_else(|| {
+            (self.state_mirror_mib > 65_536).then_some(("state_mirror_mib", "must be 0 to 65536"))
+        })
     }
 
     /// Sets these values on `config`.
@@ -74,6 +84,7 @@ impl StorageSection {
         config.five_min_retention = DAY * self.five_minute_days as u32;
         config.hour_retention = DAY * self.hourly_days as u32;
         config.sled_cache_bytes = self.cache_mib << 20;
+        config.state_mirror_bytes = self.state_mirror_mib << 20;
     }
 }
 
@@ -89,6 +100,7 @@ mod tests {
             c.five_min_retention,
             c.hour_retention,
             c.sled_cache_bytes,
+            c.state_mirror_bytes,
         );
         StorageSection::default().apply(&mut c);
         assert_eq!(
@@ -97,11 +109,13 @@ mod tests {
                 c.raw_retention,
                 c.five_min_retention,
                 c.hour_retention,
-                c.sled_cache_bytes
+                c.sled_cache_bytes,
+                c.state_mirror_bytes
             )
         );
         let s: StorageSection = toml::from_str(
-            "raw_days = 3\nfive_minute_days = 60\nhourly_days = 730\ncache_mib = 64",
+            "raw_days = 3\nfive_minute_days = 60\nhourly_days = 730\ncache_mib = 64\n\
+             state_mirror_mib = 0",
         )
         .expect("parses");
         assert_eq!(s.invalid(), None);
@@ -110,6 +124,7 @@ mod tests {
         assert_eq!(c.five_min_retention, Duration::from_secs(60 * 86_400));
         assert_eq!(c.hour_retention, Duration::from_secs(730 * 86_400));
         assert_eq!(c.sled_cache_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.state_mirror_bytes, 0);
     }
 
     #[test]
@@ -123,6 +138,8 @@ mod tests {
         assert_eq!(bad("raw_days = 0"), Some("raw_days"));
         assert_eq!(bad("hourly_days = 100000"), Some("hourly_days"));
         assert_eq!(bad("cache_mib = 0"), Some("cache_mib"));
+        assert_eq!(bad("state_mirror_mib = 70000"), Some("state_mirror_mib"));
+        assert_eq!(bad("state_mirror_mib = 0"), None);
         assert_eq!(bad("five_minute_days = 1"), None);
     }
 }

@@ -321,14 +321,20 @@ impl Collector for Live {
             hub.dropped_clients,
         )?;
 
-        if let Ok(storage) = state.storage()
-            && let Ok(bytes) = storage.size_on_disk()
-        {
+        if let Ok(storage) = state.storage() {
+            if let Ok(bytes) = storage.size_on_disk() {
+                gauge(
+                    &mut enc,
+                    "solomon_db_size_bytes",
+                    "Database size on disk",
+                    bytes as f64,
+                )?;
+            }
             gauge(
                 &mut enc,
-                "solomon_db_size_bytes",
-                "Database size on disk",
-                bytes as f64,
+                "solomon_plugin_state_mirrored_bytes",
+                "Plugin state held in memory as well as on disk ([storage] state_mirror_mib)",
+                storage.plugin_state().mirrored_bytes() as f64,
             )?;
         }
         Ok(())

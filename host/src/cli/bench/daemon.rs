@@ -107,6 +107,9 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(mib) = args.cache_mib {
         section.cache_mib = mib.max(1);
     }
+    if let Some(mib) = args.state_mirror_mib {
+        section.state_mirror_mib = mib;
+    }
     let storage = open_storage(&dir, &section)?;
     let miners: Vec<MinerConfig> = (0..n)
         .map(|i| MinerConfig {

@@ -64,6 +64,10 @@ pub struct BenchArgs {
     /// weigh memory against the CPU of reading plugin state and history from disk.
     #[arg(long)]
     pub cache_mib: Option<u64>,
+    /// `daemon`: plugin state mirrored in memory, MiB (`[storage] state_mirror_mib`; default
+    /// the daemon's; 0: none), to weigh its memory against the CPU of reading state from sled.
+    #[arg(long)]
+    pub state_mirror_mib: Option<u64>,
     /// `ws-clients`: the daemon to connect to (set by `daemon`).
     #[arg(long, hide = true)]
     pub addr: Option<std::net::SocketAddr>,
