@@ -2,7 +2,8 @@
 //!
 //! The host impl checks sizes and quotas and then makes exactly one call on a
 //! [`StateBackend`]; the backend makes that call atomic (the in-memory backend under one short
-//! mutex section, the sled backend with a transaction).
+//! mutex section, the sled backend with one atomic sled call and its in-memory mirror updated
+//! under the same per-key lock).
 
 use crate::runtime::bindings::plugin_state::{Host, StateError};
 use std::collections::BTreeMap;
