@@ -83,6 +83,29 @@ impl SledState {
         }
     }
 
+    /// Runs `op`, one sled call on `key`, under the key's stripe lock, and mirrors the value
+    /// `now` says the key holds after it. A failed call drops the key from the mirror: whether
+    /// sled applied it is unknown, so the next read asks sled.
+    fn write<T>(
+        &self,
+        key: Vec<u8>,
+        op: impl FnOnce(&sled::Tree, &[u8]) -> sled::Result<T>,
+        now: impl FnOnce(&T) -> Mirrored,
+    ) -> Result<T, BackendError> {
+        let mut stripe = self.stripe(&key);
+        match op(&self.tree, &key) {
+            Ok(out) => {
+                let v = now(&out);
+                self.mirror(&mut stripe, key, v);
+                Ok(out)
+            }
+            Err(e) => {
+                self.forget(&mut stripe, &key);
+                Err(err(e))
+            }
+        }
+    }
+
     /// Forgets `key` (after a failed sled call, whose effect is unknown).
     fn forget(&self, stripe: &mut Stripe<'_>, key: &[u8]) {
         if let Some((k, old)) = stripe.remove_entry(key) {
@@ -147,34 +170,20 @@ impl StateBackend for SledState {
         Ok(out)
     }
     fn set(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), BackendError> {
-        let key = k(ns, key);
-        let mut stripe = self.stripe(&key);
-        let old = match self.tree.insert(&key, value) {
-            Ok(old) => old,
-            Err(e) => {
-                self.forget(&mut stripe, &key);
-                return Err(err(e));
-            }
-        };
-        self.mirror(&mut stripe, key, Some(Box::from(value)));
-        drop(stripe);
+        let old = self.write(
+            k(ns, key),
+            |t, k| t.insert(k, value),
+            |_| Some(value.into()),
+        )?;
         if old.is_none() {
             self.adjust(ns, 1);
         }
         Ok(())
     }
     fn delete(&self, ns: &str, key: &str) -> Result<bool, BackendError> {
-        let key = k(ns, key);
-        let mut stripe = self.stripe(&key);
-        let gone = match self.tree.remove(&key) {
-            Ok(old) => old.is_some(),
-            Err(e) => {
-                self.forget(&mut stripe, &key);
-                return Err(err(e));
-            }
-        };
-        self.mirror(&mut stripe, key, None);
-        drop(stripe);
+        let gone = self
+            .write(k(ns, key), |t, k| t.remove(k), |_| None)?
+            .is_some();
         if gone {
             self.adjust(ns, -1);
         }
@@ -187,30 +196,23 @@ impl StateBackend for SledState {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, BackendError> {
-        let key = k(ns, key);
-        let mut stripe = self.stripe(&key);
-        let outcome = match self.tree.compare_and_swap(&key, expected, new) {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                self.forget(&mut stripe, &key);
-                return Err(err(e));
-            }
-        };
-        let (swapped, now): (bool, Mirrored) = match outcome {
-            Ok(()) => (true, new.map(Box::from)),
-            // Refused: sled says what the value is.
-            Err(refused) => (false, refused.current.map(|v| Box::from(&*v))),
-        };
-        self.mirror(&mut stripe, key, now);
-        drop(stripe);
-        if swapped {
+        let outcome = self.write(
+            k(ns, key),
+            |t, k| t.compare_and_swap(k, expected, new),
+            |outcome| match outcome {
+                Ok(()) => new.map(Box::from),
+                // Refused: sled says what the value is.
+                Err(refused) => refused.current.as_deref().map(Box::from),
+            },
+        )?;
+        if outcome.is_ok() {
             match (expected, new) {
                 (None, Some(_)) => self.adjust(ns, 1),
                 (Some(_), None) => self.adjust(ns, -1),
                 _ => {}
             }
         }
-        Ok(swapped)
+        Ok(outcome.is_ok())
     }
     fn list_keys(
         &self,
