@@ -179,7 +179,6 @@ pub async fn serve_daemon_until(
         rejected = plugins.failures().len(),
         "plugins loaded"
     );
-    crate::memory::release_free_memory();
     // A folder that cannot be watched is not fatal: its plugins run, without hot reload.
     let _reloader = match Reloader::start(
         runtime.clone(),
@@ -251,13 +250,11 @@ pub async fn serve_daemon_until(
         }),
     });
     let retention = tokio::spawn(prune_periodically(storage.clone()));
-    let trimmer = tokio::spawn(crate::memory::trim_periodically());
     let server_early = tokio::select! {
         () = stop => None,
         r = &mut server => Some(r),
     };
     retention.abort();
-    trimmer.abort();
     let finish = async {
         manager.shutdown().await;
         engine.shutdown().await;

@@ -30,7 +30,6 @@ pub struct SimulateArgs {
 
 /// Serves until Ctrl-C.
 pub async fn simulate(args: SimulateArgs) -> anyhow::Result<i32> {
-    crate::memory::purge_lazily();
     let config = FleetConfig {
         axeos: args.axeos,
         cgminer: args.cgminer,

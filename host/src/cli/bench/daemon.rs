@@ -266,14 +266,17 @@ async fn steady_state(addr: SocketAddr, span: Duration) -> anyhow::Result<()> {
         low = low.min(last);
         high = high.max(last);
         reads += 1;
-        // The allocator's committed memory beside RSS, each minute: RSS above it is code,
-        // stacks and mappings (sled's, wasmtime's) outside the heap.
+        // The heap beside RSS, each minute: RSS above the heap's resident pages is code,
+        // stacks and mappings (sled's, wasmtime's); resident above live is fragmentation.
         if reads.is_multiple_of(6) {
+            let heap = crate::memory::heap_stats();
+            let mb = |b: u64| b as f64 / 1048576.0;
             println!(
-                "    at {:>5.0} s: RSS {:.1} MB, allocator committed {:.1} MB",
+                "    at {:>5.0} s: RSS {:.1} MB, heap {:.1} MB live, {:.1} MB resident",
                 t0.elapsed().as_secs_f64(),
                 last as f64 / 1024.0,
-                crate::memory::allocator_committed().unwrap_or(0) as f64 / 1048576.0
+                mb(heap.map_or(0, |h| h.allocated)),
+                mb(heap.map_or(0, |h| h.resident)),
             );
         }
     }

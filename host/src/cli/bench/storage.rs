@@ -77,13 +77,11 @@ async fn run(miners: usize, args: &BenchArgs) -> anyhow::Result<()> {
         let pruning = Instant::now();
         let pruned = tokio::task::spawn_blocking(move || s.prune()).await??;
         let pruning = pruning.elapsed();
-        // As the daemon does (every 20 s; a simulated hour here takes about that).
-        crate::memory::release_free_memory();
         let (sled_bytes, wal_bytes) = storage.size_on_disk_parts()?;
         println!(
-            "  hour {hour:>4}: RSS {:.1} MB (allocator committed {:.1} MB); sled {:.1} MB, log {:.1} MB; {:.0} samples/s ingested; {} raw chunks rolled up and {} merged in {:.2} s",
+            "  hour {hour:>4}: RSS {:.1} MB (heap resident {:.1} MB); sled {:.1} MB, log {:.1} MB; {:.0} samples/s ingested; {} raw chunks rolled up and {} merged in {:.2} s",
             status_kib("self", "VmRSS").unwrap_or(0) as f64 / 1024.0,
-            crate::memory::allocator_committed().unwrap_or(0) as f64 / 1048576.0,
+            crate::memory::heap_stats().map_or(0, |h| h.resident) as f64 / 1048576.0,
             sled_bytes as f64 / 1048576.0,
             wal_bytes as f64 / 1048576.0,
             (3600 * per_call) as f64 / began.elapsed().as_secs_f64(),
