@@ -5,7 +5,7 @@ use crate::discovery::{detect, probe};
 use crate::host_api::clock::unix_ms as now_ms;
 use crate::runtime::Plugin;
 use crate::runtime::driver_types::Target;
-use crate::storage::MinerConfig;
+use crate::storage::{MinerConfig, sample_of};
 use solomon_plugin_sdk::{MinerError, MinerRecord, MinerState};
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,9 +178,10 @@ async fn poll_once(shared: &Shared, st: &mut PollerState, started: tokio::time::
             record.host = st.miner.host.clone();
             // One poller per miner: nothing else writes this id between the get and the set.
             let previous = shared.store.get(&st.miner.id);
-            let snap = shared.store.set(record.clone());
+            let row = (st.miner.id.clone(), sample_of(&record));
+            let snap = shared.store.set(record);
             shared.hub.miner_updated(&snap);
-            if shared.ingest.send(record).await.is_err() {
+            if shared.ingest.send(row).await.is_err() {
                 return false;
             }
             send_events(shared, previous, snap).await;
@@ -269,7 +270,8 @@ async fn mark_offline(shared: &Shared, miner: &MinerConfig, failures: u32, why: 
     }
     if failures == shared.config.offline_after {
         tracing::warn!(miner = %miner.id, "miner offline: {why}");
-        let _ = shared.ingest.send(snap.record.clone()).await;
+        let row = (miner.id.clone(), sample_of(&snap.record));
+        let _ = shared.ingest.send(row).await;
     }
 }
 
