@@ -101,15 +101,19 @@ impl Alert {
 
 /// How many samples in a row `hit` has held for this miner, kept in plugin state under `key`
 /// (0 once it does not): the usual guard against a single noisy sample firing an alert.
+///
+/// A streak of 0 is stored as no key at all. Most miners are fine most of the time, and at
+/// 10,000 miners two rules' zeros were 20,000 keys that the host kept on disk and in memory.
 pub fn streak(key: &str, hit: bool) -> Result<u32, String> {
-    crate::host::state::update_json(key, |n: Option<u32>| {
-        if hit {
-            n.unwrap_or(0).saturating_add(1)
-        } else {
-            0
+    use crate::host::state;
+    if !hit {
+        if state::get(key).is_some() {
+            state::delete(key).map_err(|e| e.to_string())?;
         }
-    })
-    .map_err(|e| e.to_string())
+        return Ok(0);
+    }
+    state::update_json(key, |n: Option<u32>| n.unwrap_or(0).saturating_add(1))
+        .map_err(|e| e.to_string())
 }
 
 /// Read-only, consistent snapshots of the host's miner store.

@@ -164,12 +164,17 @@ async fn example_rule_keeps_its_state_across_a_reload() {
         Some(&b"2"[..])
     );
     assert!(!evaluate(&rule, 60.0).await.0, "cooling down resolves");
+    // A streak back at 0 is no key: a fleet of healthy miners keeps no state for it.
+    assert_eq!(state.get("rule-hot-chip", "hot/m1").expect("read"), None);
+    assert!(!evaluate(&rule, 61.0).await.0, "still cool");
+    assert_eq!(state.get("rule-hot-chip", "hot/m1").expect("read"), None);
+    assert!(!evaluate(&rule, 75.0).await.0, "a new streak starts at 1");
     assert_eq!(
         state
             .get("rule-hot-chip", "hot/m1")
             .expect("stored")
             .as_deref(),
-        Some(&b"0"[..])
+        Some(&b"1"[..])
     );
 }
 

@@ -8,8 +8,8 @@
 //! survives restarts and hot reloads of the rule.
 
 use solomon_plugin_sdk::Fields;
-use solomon_plugin_sdk::rule::{Alert, Event, Rule};
-use solomon_plugin_sdk::{Severity, host};
+use solomon_plugin_sdk::Severity;
+use solomon_plugin_sdk::rule::{Alert, Event, Rule, streak};
 
 struct HotChip;
 
@@ -32,13 +32,8 @@ impl Rule for HotChip {
         let max = event.config_f64("max_chip_c", 70.0);
         let needed = event.config_f64("samples", 3.0).max(1.0) as u32;
 
-        let key = format!("hot/{}", event.miner_id);
-        let streak =
-            host::state::update_json(
-                &key,
-                |n: Option<u32>| if temp > max { n.unwrap_or(0) + 1 } else { 0 },
-            )
-            .map_err(|e| e.to_string())?;
+        // Samples in a row above the limit, kept in plugin state across polls and restarts.
+        let streak = streak(&format!("hot/{}", event.miner_id), temp > max)?;
 
         let firing = streak >= needed;
         let message = if firing {
