@@ -107,6 +107,8 @@ impl Alert {
 pub fn streak(key: &str, hit: bool) -> Result<u32, String> {
     use crate::host::state;
     if !hit {
+        // Read first: the host answers it from memory, while a delete of an absent key
+        // would still go to the database, at every healthy sample of every miner.
         if state::get(key).is_some() {
             state::delete(key).map_err(|e| e.to_string())?;
         }
