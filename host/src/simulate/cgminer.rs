@@ -59,7 +59,7 @@ fn summary(m: &SimMiner, r: &Reading) -> Value {
 fn pools(m: &SimMiner, r: &Reading) -> Value {
     // Whatsminer numbers pools from 1.
     let first = u32::from(m.kind == Kind::Whatsminer);
-    let body = json!([{"POOL":first,"URL":r.pool_url,"Status":"Alive","Priority":0,"Accepted":r.accepted,"Rejected":1,"User":format!("bc1qsim.{}", m.index),"Diff":"524K","Stratum Active":true,"Stratum Difficulty":524288.0}]);
+    let body = json!([{"POOL":first,"URL":r.pool_url,"Status":"Alive","Priority":0,"Accepted":r.accepted,"Rejected":r.rejected,"Stale":1,"User":format!("bc1qsim.{}", m.index),"Diff":"524K","Stratum Active":true,"Stratum Difficulty":524288.0,"Best Share":r.best_diff}]);
     envelope(7, "1 Pool(s)", description(m.kind), "POOLS", body)
 }
 

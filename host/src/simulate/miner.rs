@@ -4,6 +4,9 @@ use parking_lot::Mutex;
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
+/// Bitcoin's difficulty late in 2025: a found block's share is at least this.
+const NETWORK_DIFFICULTY: f64 = 1.5e14;
+
 /// What a simulated miner pretends to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -221,6 +224,8 @@ impl SimMiner {
             Scenario::Degraded => hs *= 0.6,
             Scenario::NewBest => l.best_diff *= 1.5,
             Scenario::BlockFound => {
+                // A block's share meets the network's difficulty, so it is also a new best.
+                l.best_diff = l.best_diff.max(NETWORK_DIFFICULTY * 1.2);
                 l.blocks += 1;
                 l.scenario = Scenario::Normal;
             }
