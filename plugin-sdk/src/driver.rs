@@ -289,6 +289,20 @@ struct CommandMemo {
     /// When `statics` were asked (host clock, ms).
     #[serde(default)]
     statics_ms: u64,
+    /// The last reply to the plan's [`Lazy`] command, on firmware that needs a connection per
+    /// command.
+    #[serde(default)]
+    lazy: Option<KeptReply>,
+}
+
+/// One command's reply kept in a [`CommandMemo`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct KeptReply {
+    command: String,
+    /// The reply as JSON text.
+    text: String,
+    /// When it was asked (host clock, ms).
+    at_ms: u64,
 }
 
 /// How long a static reply (`version`, `devdetails`) is reused before it is asked again.
@@ -333,6 +347,32 @@ pub fn cgminer_commands_cached(
 /// replies' text.
 pub type Replies<'a> = BTreeMap<&'a str, &'a Json<'a>>;
 
+/// A command whose last reply a poll may reuse on firmware that needs a connection per command
+/// (stock Antminer), when this poll's other replies show it cannot have changed in a way that
+/// matters. With a multi-command it is asked at every poll: joining it costs no connection.
+#[derive(Clone, Copy)]
+pub struct Lazy<'a> {
+    /// The command (`summary`).
+    pub command: &'a str,
+    /// The longest a kept reply is reused, ms.
+    pub max_age_ms: u64,
+    /// Whether the kept reply may be out of date, given this poll's other replies: when in
+    /// doubt, say yes, and the command is asked.
+    pub changed: fn(kept: &Json<'_>, replies: &Replies<'_>) -> bool,
+}
+
+/// What one poll asks: see [`cgminer_read_plan`].
+#[derive(Clone, Copy, Default)]
+pub struct Plan<'a> {
+    /// Asked at every poll.
+    pub live: &'a [&'a str],
+    /// Asked at most every ten minutes, otherwise answered from the plugin's state.
+    pub statics: &'a [&'a str],
+    /// Asked at every poll unless the firmware needs a connection per command and
+    /// [`Lazy::changed`] says the kept reply will do.
+    pub lazy: Option<Lazy<'a>>,
+}
+
 /// [`cgminer_commands_cached`] for a hot path: `read` gets the replies as borrowed [`Json`],
 /// each reply parsed once, and what it returns is the result.
 pub fn cgminer_read<R>(
@@ -340,6 +380,21 @@ pub fn cgminer_read<R>(
     live: &[&str],
     statics: &[&str],
     read: impl FnOnce(&Replies<'_>) -> R,
+) -> Result<R, PollError> {
+    let plan = Plan {
+        live,
+        statics,
+        lazy: None,
+    };
+    cgminer_read_plan(target, &plan, |replies, _| read(replies))
+}
+
+/// [`cgminer_read`] with a [`Lazy`] command: `read` is also told whether the lazy command's
+/// reply is a kept one (`true`), so the driver takes what can be stale from fresher replies.
+pub fn cgminer_read_plan<R>(
+    target: &Target,
+    plan: &Plan<'_>,
+    read: impl FnOnce(&Replies<'_>, bool) -> R,
 ) -> Result<R, PollError> {
     let key = format!("cgminer/{}:{}", target.host, target.rpc_port);
     let mut memo: CommandMemo = crate::host::state::get_json(&key)
@@ -356,15 +411,32 @@ pub fn cgminer_read<R>(
     }
     let learnt_before = (memo.single, memo.skip.len());
     let refused = |c: &&str| memo.skip.iter().any(|s| s == c);
+    let statics = plan.statics;
     let fresh = now.saturating_sub(memo.statics_ms) <= STATIC_MS
         && statics
             .iter()
             .filter(|c| !refused(c))
             .all(|c| memo.statics.contains_key(*c));
+    // The lazy command's kept reply, when this poll may reuse it.
+    let lazy = plan.lazy.filter(|l| !refused(&l.command));
+    let lazy_kept: Option<String> = lazy.and_then(|l| {
+        let k = memo.lazy.as_ref()?;
+        (memo.single && k.command == l.command && now.saturating_sub(k.at_ms) < l.max_age_ms)
+            .then(|| k.text.clone())
+    });
+    // Stored by this function as valid JSON: no quirk repairs needed.
+    let lazy_kept_doc = lazy_kept
+        .as_deref()
+        .and_then(|text| Json::parse(text.as_bytes()).ok());
     let wanted: Vec<&str> = statics
         .iter()
         .filter(|_| !fresh)
-        .chain(live)
+        .chain(
+            lazy.iter()
+                .filter(|_| lazy_kept_doc.is_none())
+                .map(|l| &l.command),
+        )
+        .chain(plan.live)
         .copied()
         .filter(|c| !refused(c))
         .collect();
@@ -454,7 +526,32 @@ pub fn cgminer_read<R>(
             }
         }
     }
-    // Stored by this function as valid JSON: no quirk repairs needed.
+    // The kept lazy reply stands in only while the other replies say it is still true; a
+    // late exchange that fails leaves the kept reply, a stale summary being better than none.
+    let mut lazy_reused = false;
+    let stale = |l: &Lazy<'_>, kept: &Json<'_>| !replies.is_empty() && (l.changed)(kept, &replies);
+    let late_raw = match (lazy, &lazy_kept_doc) {
+        (Some(l), Some(kept)) if stale(&l, kept) => {
+            exchange(&cgminer::request(l.command, None)).ok()
+        }
+        _ => None,
+    };
+    let mut late_fix = String::new();
+    let late_doc = late_raw
+        .as_deref()
+        .and_then(|raw| cgminer::parse_json(raw, &mut late_fix).ok())
+        .filter(|doc| cgminer::check_status(doc).is_ok());
+    if let (Some(l), Some(kept)) = (lazy, &lazy_kept_doc)
+        && !replies.is_empty()
+    {
+        match &late_doc {
+            Some(doc) => replies.insert(l.command, doc),
+            None => {
+                lazy_reused = true;
+                replies.insert(l.command, kept)
+            }
+        };
+    }
     let kept_docs: Vec<(&str, Json<'_>)> = kept
         .iter()
         .filter_map(|(c, text)| Some((*c, Json::parse(text.as_bytes()).ok()?)))
@@ -479,6 +576,22 @@ pub fn cgminer_read<R>(
             memo.statics_ms = now;
             refreshed = true;
         }
+        // A lazy reply asked on firmware that needs a connection per command is kept for the
+        // next polls.
+        if let Some(l) = lazy
+            && memo.single
+            && !lazy_reused
+            && let Some(text) = replies
+                .get(l.command)
+                .and_then(|doc| serde_json::to_string(doc).ok())
+        {
+            memo.lazy = Some(KeptReply {
+                command: l.command.to_string(),
+                text,
+                at_ms: now,
+            });
+            refreshed = true;
+        }
     }
     // Written only when something was learnt (or the memo restarted), not on every poll:
     // with thousands of miners a write per poll would be thousands of database writes.
@@ -489,7 +602,7 @@ pub fn cgminer_read<R>(
     }
     match first_err {
         Some(e) if replies.is_empty() => Err(e),
-        _ => Ok(read(&replies)),
+        _ => Ok(read(&replies, lazy_reused)),
     }
 }
 

@@ -340,16 +340,26 @@ async fn cgminer_wire_quirks_over_real_sockets() {
     );
 }
 
+/// A simulated stock Antminer alone, and the target to poll it at.
+async fn one_antminer(
+    ip: Ipv4Addr,
+    http: u16,
+    rpc: u16,
+) -> (Fleet, solomon_host::runtime::driver_types::Target) {
+    let f = fleet(ip, 0, 1, http, rpc).await;
+    let target = solomon_host::runtime::driver_types::Target {
+        host: ip.to_string(),
+        http_port: 1,
+        rpc_port: rpc,
+    };
+    (f, target)
+}
+
 #[tokio::test]
 async fn cgminer_driver_stops_sending_what_the_firmware_refuses() {
     let (_rt, driver) = cgminer_driver().await;
-    let f = fleet(Ipv4Addr::new(127, 0, 24, 1), 0, 1, 18184, 14131).await;
+    let (f, target) = one_antminer(Ipv4Addr::new(127, 0, 24, 1), 18184, 14131).await;
     let antminer = &f.miners()[0];
-    let target = solomon_host::runtime::driver_types::Target {
-        host: antminer.ip.to_string(),
-        http_port: 1,
-        rpc_port: 14131,
-    };
     let exchanges = || antminer.live.lock().polls;
     let first = driver
         .poll(target.clone())
@@ -373,9 +383,56 @@ async fn cgminer_driver_stops_sending_what_the_firmware_refuses() {
     }
     assert_eq!(
         exchanges(),
-        6 + 3 * 3,
-        "later polls skip the multi-command, devdetails and the (reused) version"
+        6 + 3 * 2,
+        "later polls skip the multi-command, devdetails, the (reused) version and the \
+         summary, which pools and stats show unchanged"
     );
+}
+
+/// A stock Antminer's `summary` is reused while `pools` and `stats` show nothing it alone would
+/// tell, yet a new best share and a found block show at the poll that sees them.
+#[tokio::test]
+async fn antminer_summary_is_asked_again_when_it_can_have_changed() {
+    let (_rt, driver) = cgminer_driver().await;
+    let (f, target) = one_antminer(Ipv4Addr::new(127, 0, 29, 1), 18189, 14139).await;
+    let antminer = &f.miners()[0];
+    // A poll's record, and how many exchanges (connections) it took.
+    let poll = || async {
+        let before = antminer.live.lock().polls;
+        let r = driver
+            .poll(target.clone())
+            .await
+            .expect("no trap")
+            .expect("poll ok");
+        (r, antminer.live.lock().polls - before)
+    };
+    let (first, _) = poll().await;
+    let (kept, n) = poll().await;
+    assert_eq!(n, 2, "pools and stats only");
+    // The simulator counts shares at every exchange: the kept summary's count would be older.
+    assert!(kept.shares_accepted > first.shares_accepted, "{kept:?}");
+    assert!(kept.uptime_s >= first.uptime_s);
+    assert_eq!(kept.state, MinerState::Hashing);
+    assert!(near(kept.hashrate_hs, 110e12, 0.05), "{kept:?}");
+
+    antminer.set_scenario(Scenario::NewBest);
+    let (best, n) = poll().await;
+    assert_eq!(n, 3, "a pool's best share rose: summary too");
+    assert!(best.best_session_diff > kept.best_session_diff, "{best:?}");
+
+    antminer.set_scenario(Scenario::Normal);
+    let (calm, n) = poll().await;
+    assert_eq!(n, 2, "no new best: the summary is kept again");
+    assert_eq!(calm.best_session_diff, best.best_session_diff);
+    assert_eq!(calm.blocks_found, Some(0));
+
+    antminer.set_scenario(Scenario::BlockFound);
+    let (block, n) = poll().await;
+    assert_eq!(n, 3);
+    assert_eq!(block.blocks_found, Some(1), "the block shows at once");
+    let (after, n) = poll().await;
+    assert_eq!(n, 3, "once a block is found, summary at every poll");
+    assert_eq!(after.blocks_found, Some(1));
 }
 
 /// Firmware that hangs on a joined command instead of refusing it: the poll falls back to one

@@ -89,6 +89,13 @@ pub fn record<V: JsonValue>(
         }
     }
 
+    finish(&mut r);
+    Ok(r)
+}
+
+/// What follows from the fields read: the state (hashing while the hashrate is above zero),
+/// the efficiency, and no number that is not finite.
+pub fn finish(r: &mut MinerRecord) {
     r.state = if r.hashrate_hs.is_some_and(|h| h > 0.0) {
         MinerState::Hashing
     } else {
@@ -96,7 +103,6 @@ pub fn record<V: JsonValue>(
     };
     r.derive_efficiency();
     r.sanitize();
-    Ok(r)
 }
 
 fn model<V: JsonValue>(
@@ -358,22 +364,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Value {
-        let text = match name {
-            "version" => {
-                include_str!("../../../tests/fixtures/antminer/s19pro_stock-49.0.1.3_version.json")
-            }
-            "summary" => {
-                include_str!("../../../tests/fixtures/antminer/s19pro_stock-49.0.1.3_summary.json")
-            }
-            "pools" => {
-                include_str!("../../../tests/fixtures/antminer/s19pro_stock-49.0.1.3_pools.json")
-            }
-            "stats" => {
-                include_str!("../../../tests/fixtures/antminer/s19pro_stock-49.0.1.3_stats.json")
-            }
-            _ => "{}",
-        };
-        solomon_plugin_sdk::cgminer::parse(text.as_bytes()).expect("fixture parses")
+        crate::fixtures::antminer(name)
     }
 
     fn antminer() -> MinerRecord {

@@ -147,7 +147,7 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
             let mut out = Vec::new();
             for (label, driver, ip, port) in [
                 ("AxeOS (1 HTTP request, on the connection kept from the last poll)", find("driver-axeos")?, Ipv4Addr::new(127, 0, 30, 1), http),
-                ("Antminer stock (no multi-command: 3 single commands, version reused; learnt on the first poll)", find("driver-cgminer")?, Ipv4Addr::new(127, 0, 30, 2), rpc),
+                ("Antminer stock (no multi-command: pools and stats, summary only when they show it changed, version reused; learnt on the first poll)", find("driver-cgminer")?, Ipv4Addr::new(127, 0, 30, 2), rpc),
                 ("Whatsminer (1 multi-command)", find("driver-cgminer")?, Ipv4Addr::new(127, 0, 30, 3), rpc),
             ] {
                 let target = Target { host: ip.to_string(), http_port: port, rpc_port: port };
@@ -205,7 +205,7 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
             let m = measure(busy(0), polls, axeos_get_kept).await?;
             out.push(format!("reference: the same, {CONCURRENT} miners at once: {m}"));
             // One CGMiner exchange alone (connect, send, read to EOF); a stock Antminer needs
-            // three per record.
+            // two or three per record.
             let m = measure(one("127.0.30.3"), polls, cgminer_version).await?;
             out.push(format!("reference: one bare CGMiner exchange (`version`) from the host (no driver), one at a time: {m}"));
             let m = measure(busy(CONCURRENT + 1), polls, cgminer_version).await?;
