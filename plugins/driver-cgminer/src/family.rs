@@ -21,51 +21,68 @@ pub enum Family {
     Generic,
 }
 
+/// The names that give a family away, upper-case, in the order they are tried: the first that
+/// occurs anywhere decides (LuxOS on an Antminer says both, and is LuxOS).
+const NAMES: [(&str, Family); 9] = [
+    ("BOSMINER", Family::Braiins),
+    ("BOSER", Family::Braiins),
+    ("BTMINER", Family::Whatsminer),
+    ("BITMICRO", Family::Whatsminer),
+    ("WHATSMINER", Family::Whatsminer),
+    ("LUXMINER", Family::LuxOs),
+    ("ANTMINER", Family::Antminer),
+    ("BMMINER", Family::Antminer),
+    ("AVALON", Family::Avalon),
+];
+
+/// Whether `text` holds `upper` (upper-case ASCII), in any case.
+fn holds(text: &str, upper: &str) -> bool {
+    text.len() >= upper.len()
+        && text
+            .as_bytes()
+            .windows(upper.len())
+            .any(|w| w.eq_ignore_ascii_case(upper.as_bytes()))
+}
+
 impl Family {
     /// From the upper-cased text of the `version` (and `devdetails`) replies.
     pub fn detect(upper: &str) -> Family {
-        if upper.contains("BOSMINER") || upper.contains("BOSER") {
-            Family::Braiins
-        } else if upper.contains("BTMINER")
-            || upper.contains("BITMICRO")
-            || upper.contains("WHATSMINER")
-        {
-            Family::Whatsminer
-        } else if upper.contains("LUXMINER") {
-            Family::LuxOs
-        } else if upper.contains("ANTMINER") || upper.contains("BMMINER") {
-            Family::Antminer
-        } else if upper.contains("AVALON") {
-            Family::Avalon
-        } else {
-            Family::Generic
-        }
+        NAMES
+            .iter()
+            .find(|(name, _)| upper.contains(name))
+            .map_or(Family::Generic, |(_, f)| *f)
     }
 
-    /// From the replies themselves: the same substring rules over their keys and string
-    /// values, upper-cased. Cheaper than serializing them again (this runs every poll) and
-    /// the same answer, since no family name spans a key and its value.
+    /// From the replies themselves: the same rules over their keys and string values, each
+    /// searched where it is (this runs every poll; inside WASM, copying every key and string
+    /// into one text to search was a copy call each). No name spans a key and its value.
     pub fn detect_in<V: JsonValue>(replies: &[&V]) -> Family {
-        fn walk<V: JsonValue>(v: &V, out: &mut String) {
+        /// Lowers `first` to the index of the earliest name in `text`.
+        fn look(text: &str, first: &mut usize) {
+            if let Some(i) = NAMES[..*first]
+                .iter()
+                .position(|(name, _)| holds(text, name))
+            {
+                *first = i;
+            }
+        }
+        fn walk<V: JsonValue>(v: &V, first: &mut usize) {
             if let Some(s) = v.str_value() {
-                out.push_str(s);
-                out.push('\n');
+                look(s, first);
             } else if let Some(list) = v.elements() {
-                list.iter().for_each(|v| walk(v, out));
+                list.iter().for_each(|v| walk(v, first));
             } else {
                 v.for_each_member(&mut |k, v| {
-                    out.push_str(k);
-                    out.push('\n');
-                    walk(v, out);
+                    look(k, first);
+                    walk(v, first);
                 });
             }
         }
-        let mut text = String::new();
+        let mut first = NAMES.len();
         for r in replies {
-            walk(*r, &mut text);
+            walk(*r, &mut first);
         }
-        text.make_ascii_uppercase();
-        Family::detect(&text)
+        NAMES.get(first).map_or(Family::Generic, |(_, f)| *f)
     }
 
     /// The record's `make`.
@@ -153,6 +170,14 @@ mod tests {
         let avalon = serde_json::json!({"VERSION": [{"PROD": "AvalonMiner 1246"}]});
         assert_eq!(Family::detect_in(&[&avalon]), Family::Avalon);
         assert_eq!(Family::detect_in(&[&summary]), Family::Generic);
+        // The order of the names decides, not the order of the replies.
+        let lux = serde_json::json!({"VERSION": [{"Type": "Antminer S19", "LUXminer": "2024.5"}]});
+        assert_eq!(Family::detect_in(&[&stock, &lux]), Family::LuxOs);
+        let whatsminer = serde_json::json!({"STATUS": "S", "Description": "BtMiner v1"});
+        assert_eq!(
+            Family::detect_in(&[&avalon, &whatsminer]),
+            Family::Whatsminer
+        );
     }
 
     #[test]

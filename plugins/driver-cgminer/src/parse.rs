@@ -218,6 +218,17 @@ fn dash_max<V: JsonValue>(v: &V) -> Option<f64> {
     }
 }
 
+/// `prefix` and `i` (under 100) as one key, in `buf`.
+fn numbered<'b>(buf: &'b mut String, prefix: &str, i: u32) -> &'b str {
+    buf.clear();
+    buf.push_str(prefix);
+    if i >= 10 {
+        buf.push(char::from(b'0' + (i / 10 % 10) as u8));
+    }
+    buf.push(char::from(b'0' + (i % 10) as u8));
+    buf
+}
+
 /// Antminer / LuxOS / Braiins `stats`: per-chain strings and numbered keys.
 fn chain_stats<V: JsonValue>(stats: &[V], r: &mut MinerRecord) {
     // STATS[0] is a version block; the chain data is in the element that has it.
@@ -239,8 +250,10 @@ fn chain_stats<V: JsonValue>(stats: &[V], r: &mut MinerRecord) {
             .map(|v| to_hs(v, unit))
     });
     r.frequency_mhz = field_any(s, &["total_freqavg", "frequency"]).filter(|f| *f > 0.0);
+    // The numbered keys are built in one buffer, not a `format!` each.
+    let mut k = String::new();
     for i in 1..=4u32 {
-        if let Some(rpm) = field(s, &format!("fan{i}")).filter(|f| *f > 0.0) {
+        if let Some(rpm) = field(s, numbered(&mut k, "fan", i)).filter(|f| *f > 0.0) {
             r.fans.push(Fan {
                 index: i - 1,
                 rpm: Some(rpm),
@@ -249,21 +262,21 @@ fn chain_stats<V: JsonValue>(stats: &[V], r: &mut MinerRecord) {
         }
     }
     for i in 1..=16u32 {
-        let rate = s.member(&format!("chain_rate{i}")).and_then(number);
-        let chips = count_field(s, &format!("chain_acn{i}")).filter(|c| *c > 0);
+        let rate = s.member(numbered(&mut k, "chain_rate", i)).and_then(number);
+        let chips = count_field(s, numbered(&mut k, "chain_acn", i)).filter(|c| *c > 0);
         if rate.is_none() && chips.is_none() {
             continue;
         }
         let chip_temp = s
-            .member(&format!("temp_chip{i}"))
+            .member(numbered(&mut k, "temp_chip", i))
             .and_then(dash_max)
-            .or_else(|| field(s, &format!("temp2_{i}")).filter(|t| *t > 0.0));
+            .or_else(|| field(s, numbered(&mut k, "temp2_", i)).filter(|t| *t > 0.0));
         let board_temp = s
-            .member(&format!("temp_pcb{i}"))
+            .member(numbered(&mut k, "temp_pcb", i))
             .and_then(dash_max)
-            .or_else(|| field(s, &format!("temp{i}")).filter(|t| *t > 0.0));
+            .or_else(|| field(s, numbered(&mut k, "temp", i)).filter(|t| *t > 0.0));
         let ok_chips = s
-            .member(&format!("chain_acs{i}"))
+            .member(numbered(&mut k, "chain_acs", i))
             .and_then(JsonValue::str_value)
             .map(|a| a.chars().filter(|c| *c == 'o').count() as u32);
         r.boards.push(Board {
@@ -373,6 +386,14 @@ mod tests {
             .map(|c| (c.to_string(), fixture(c)))
             .collect();
         decode(&replies, "10.0.0.7").expect("decodes")
+    }
+
+    #[test]
+    fn numbered_keys() {
+        let mut buf = String::new();
+        assert_eq!(numbered(&mut buf, "chain_rate", 1), "chain_rate1");
+        assert_eq!(numbered(&mut buf, "temp2_", 12), "temp2_12");
+        assert_eq!(numbered(&mut buf, "fan", 99), "fan99");
     }
 
     #[test]
