@@ -6,6 +6,7 @@
 //! [`cgminer_command`], and the host lets them reach only the miner of the current call.
 
 use crate::cgminer::{self, CgminerError};
+use crate::command_memo::{CommandMemo, KeptReply};
 use crate::json::Json;
 use crate::{MinerRecord, PluginInfo};
 
@@ -272,39 +273,6 @@ pub fn cgminer_command(
     Ok(v)
 }
 
-/// What [`cgminer_read`] learnt about one miner, kept in the plugin's state.
-#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct CommandMemo {
-    /// Multi-commands are refused: send one command per connection.
-    single: bool,
-    /// Commands the firmware answers with an error status.
-    skip: Vec<String>,
-    /// When the memo was started (host clock, ms); it is forgotten after [`MEMO_MS`] so that
-    /// a firmware upgrade is noticed.
-    since_ms: u64,
-    /// Replies (JSON text) to the commands whose answer does not change while the miner runs.
-    /// A memo of an older SDK, which kept them parsed, does not read and is started again.
-    #[serde(default)]
-    statics: BTreeMap<String, String>,
-    /// When `statics` were asked (host clock, ms).
-    #[serde(default)]
-    statics_ms: u64,
-    /// The last reply to the plan's [`Lazy`] command, on firmware that needs a connection per
-    /// command.
-    #[serde(default)]
-    lazy: Option<KeptReply>,
-}
-
-/// One command's reply kept in a [`CommandMemo`].
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct KeptReply {
-    command: String,
-    /// The reply as JSON text.
-    text: String,
-    /// When it was asked (host clock, ms).
-    at_ms: u64,
-}
-
 /// How long a static reply (`version`, `devdetails`) is reused before it is asked again.
 const STATIC_MS: u64 = 600_000;
 
@@ -397,9 +365,8 @@ pub fn cgminer_read_plan<R>(
     read: impl FnOnce(&Replies<'_>, bool) -> R,
 ) -> Result<R, PollError> {
     let key = format!("cgminer/{}:{}", target.host, target.rpc_port);
-    let mut memo: CommandMemo = crate::host::state::get_json(&key)
-        .ok()
-        .flatten()
+    let mut memo = crate::host::state::get(&key)
+        .and_then(|stored| CommandMemo::decode(&stored))
         .unwrap_or_default();
     let now = crate::host::now_ms();
     let restarted = now.saturating_sub(memo.since_ms) > MEMO_MS;
@@ -598,7 +565,7 @@ pub fn cgminer_read_plan<R>(
     let learnt = (memo.single, memo.skip.len()) != learnt_before;
     if ok && (restarted || learnt || refreshed) {
         // Losing the memo only costs extra exchanges next time.
-        let _ = crate::host::state::set_json(&key, &memo);
+        let _ = crate::host::state::set(&key, memo.encode().as_bytes());
     }
     match first_err {
         Some(e) if replies.is_empty() => Err(e),

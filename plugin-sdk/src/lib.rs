@@ -51,6 +51,9 @@ pub mod host;
 #[cfg(feature = "driver")]
 pub mod driver;
 
+#[cfg(feature = "driver")]
+mod command_memo;
+
 #[cfg(feature = "rule")]
 pub mod rule;
 
