@@ -53,10 +53,12 @@ impl Family {
             .map_or(Family::Generic, |(_, f)| *f)
     }
 
-    /// From the replies themselves: the same rules over their keys and string values, each
-    /// searched where it is (this runs every poll; inside WASM, copying every key and string
-    /// into one text to search was a copy call each). No name spans a key and its value.
-    pub fn detect_in<V: JsonValue>(replies: &[&V]) -> Family {
+    /// From the replies themselves: the same rules over the keys and string values of `whole`
+    /// (`version`, `devdetails`), and of the envelopes of `enveloped` (`summary`: its `STATUS`
+    /// and top-level strings such as btminer's `Description`, not its data), each searched where
+    /// it is. This runs every poll; inside WASM, copying every key and string into one text to
+    /// search was a copy call each. No name spans a key and its value.
+    pub fn detect_in<V: JsonValue>(whole: &[&V], enveloped: &[&V]) -> Family {
         /// Lowers `first` to the index of the earliest name in `text`.
         fn look(text: &str, first: &mut usize) {
             if let Some(i) = NAMES[..*first]
@@ -79,8 +81,15 @@ impl Family {
             }
         }
         let mut first = NAMES.len();
-        for r in replies {
+        for r in whole {
             walk(*r, &mut first);
+        }
+        for r in enveloped {
+            r.for_each_member(&mut |k, v| {
+                if k == "STATUS" || v.str_value().is_some() {
+                    walk(v, &mut first);
+                }
+            });
         }
         NAMES.get(first).map_or(Family::Generic, |(_, f)| *f)
     }
@@ -163,21 +172,33 @@ mod tests {
     #[test]
     fn detection_in_replies_reads_keys_and_strings_not_numbers() {
         let bos = serde_json::json!({"VERSION": [{"BOSminer": "0.9", "Type": "Antminer S9"}]});
-        assert_eq!(Family::detect_in(&[&bos]), Family::Braiins);
+        assert_eq!(Family::detect_in(&[&bos], &[]), Family::Braiins);
         let stock = serde_json::json!({"STATUS": [{"Description": "bmminer 1.0.0"}], "id": 1});
         let summary = serde_json::json!({"SUMMARY": [{"GHS 5s": 140000.5, "Elapsed": 10}]});
-        assert_eq!(Family::detect_in(&[&stock, &summary]), Family::Antminer);
+        assert_eq!(
+            Family::detect_in(&[], &[&stock, &summary]),
+            Family::Antminer
+        );
         let avalon = serde_json::json!({"VERSION": [{"PROD": "AvalonMiner 1246"}]});
-        assert_eq!(Family::detect_in(&[&avalon]), Family::Avalon);
-        assert_eq!(Family::detect_in(&[&summary]), Family::Generic);
+        assert_eq!(Family::detect_in(&[&avalon], &[]), Family::Avalon);
+        assert_eq!(Family::detect_in(&[&summary], &[&summary]), Family::Generic);
         // The order of the names decides, not the order of the replies.
         let lux = serde_json::json!({"VERSION": [{"Type": "Antminer S19", "LUXminer": "2024.5"}]});
-        assert_eq!(Family::detect_in(&[&stock, &lux]), Family::LuxOs);
-        let whatsminer = serde_json::json!({"STATUS": "S", "Description": "BtMiner v1"});
-        assert_eq!(
-            Family::detect_in(&[&avalon, &whatsminer]),
-            Family::Whatsminer
-        );
+        assert_eq!(Family::detect_in(&[&stock, &lux], &[]), Family::LuxOs);
+        // btminer's flat envelope names itself at the top level.
+        let flat = serde_json::json!({"STATUS": "S", "Description": "BtMiner v1", "Msg": {}});
+        assert_eq!(Family::detect_in(&[&avalon], &[&flat]), Family::Whatsminer);
+    }
+
+    #[test]
+    fn an_envelope_is_read_for_its_status_not_its_data() {
+        let summary = serde_json::json!({
+            "STATUS": [{"STATUS": "S", "Description": "cgminer 4.11"}],
+            "SUMMARY": [{"Note": "antminer"}],
+            "Msg": {"Model": "Avalon"}
+        });
+        assert_eq!(Family::detect_in(&[], &[&summary]), Family::Generic);
+        assert_eq!(Family::detect_in(&[&summary], &[]), Family::Antminer);
     }
 
     #[test]

@@ -26,12 +26,14 @@ pub fn record<V: JsonValue>(
     let version = reply("version").and_then(|r| section(r, "VERSION").ok());
     let devdetails = reply("devdetails").and_then(|r| section(r, "DEVDETAILS").ok());
 
-    // The `Description` of every envelope names the miner program.
-    let texts: Vec<&V> = ["version", "devdetails", "summary"]
+    // `version` and `devdetails` name the miner program and model; so does the `Description`
+    // of every envelope, summary's included.
+    let whole: Vec<&V> = ["version", "devdetails"]
         .iter()
         .filter_map(|c| reply(c))
         .collect();
-    let family = Family::detect_in(&texts);
+    let enveloped: Vec<&V> = reply("summary").into_iter().collect();
+    let family = Family::detect_in(&whole, &enveloped);
 
     let mac =
         string_field(summary, "MAC").or_else(|| devdetails.and_then(|d| string_field(d, "MAC")));
