@@ -43,10 +43,15 @@ pub struct HttpReply {
 }
 
 async fn connect(host: &str, port: u16) -> Result<TcpStream, NetError> {
-    let stream = TcpStream::connect((host, port))
+    TcpStream::connect((host, port))
         .await
-        .map_err(|e| NetError::Unreachable(e.to_string()))?;
-    // Small request/response exchanges: don't wait for Nagle.
+        .map_err(|e| NetError::Unreachable(e.to_string()))
+}
+
+/// [`connect`] for HTTP, where a request may go out in more than one write (head, then body)
+/// and Nagle would hold the second until the first is acknowledged.
+async fn connect_nodelay(host: &str, port: u16) -> Result<TcpStream, NetError> {
+    let stream = connect(host, port).await?;
     let _ = stream.set_nodelay(true);
     Ok(stream)
 }
@@ -60,7 +65,7 @@ pub async fn http(
     timeout: Duration,
 ) -> Result<HttpReply, NetError> {
     tokio::time::timeout(timeout, async {
-        let stream = connect(host, port).await?;
+        let stream = connect_nodelay(host, port).await?;
         exchange(stream, req, max_body)
             .await
             .map(|(reply, _)| reply)
@@ -100,7 +105,7 @@ pub async fn http_reusing(
                 Err(e) => tracing::trace!(host, port, "kept connection failed ({e}); reconnecting"),
             }
         }
-        let stream = connect(host, port).await?;
+        let stream = connect_nodelay(host, port).await?;
         let (reply, kept) = exchange(stream, req, max_body).await?;
         if let Some(s) = kept {
             idle.put(host, port, s);
@@ -247,27 +252,71 @@ pub async fn tcp_request(
     timeout: Duration,
 ) -> Result<Vec<u8>, NetError> {
     tokio::time::timeout(timeout, async {
+        // One write of a small payload on a new connection: Nagle never holds it, so no
+        // TCP_NODELAY (a system call per exchange, two or three per stock Antminer poll).
         let mut stream = connect(host, port).await?;
         stream
             .write_all(payload)
             .await
             .map_err(|e| NetError::Protocol(format!("write failed: {e}")))?;
-        let mut reply = Vec::new();
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            let n = stream
-                .read(&mut buf)
-                .await
-                .map_err(|e| NetError::Protocol(format!("read failed: {e}")))?;
-            if n == 0 {
-                return Ok(reply);
-            }
-            if reply.len() + n > max_reply {
-                return Err(NetError::TooLarge(max_reply));
-            }
-            reply.extend_from_slice(&buf[..n]);
+        // Read straight into the reply, one byte past the limit to tell "too large".
+        let mut reply = Vec::with_capacity(4096.min(max_reply + 1));
+        (&mut stream)
+            .take(max_reply as u64 + 1)
+            .read_to_end(&mut reply)
+            .await
+            .map_err(|e| NetError::Protocol(format!("read failed: {e}")))?;
+        if reply.len() > max_reply {
+            return Err(NetError::TooLarge(max_reply));
         }
+        Ok(reply)
     })
     .await
     .unwrap_or(Err(NetError::Timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A server on 127.0.0.1 that reads a request and answers `reply`, then closes.
+    async fn answering(reply: Vec<u8>) -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let reply = reply.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s.write_all(&reply).await;
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_tcp_reply_is_read_to_its_end_up_to_the_limit() {
+        let reply: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let port = answering(reply.clone()).await;
+        let t = Duration::from_secs(5);
+        let got = tcp_request("127.0.0.1", port, b"{}", reply.len(), t).await;
+        assert_eq!(
+            got.ok(),
+            Some(reply.clone()),
+            "a reply of exactly the limit"
+        );
+        let over = tcp_request("127.0.0.1", port, b"{}", reply.len() - 1, t).await;
+        assert!(
+            matches!(over, Err(NetError::TooLarge(n)) if n == reply.len() - 1),
+            "{over:?}"
+        );
+        let empty = answering(Vec::new()).await;
+        let got = tcp_request("127.0.0.1", empty, b"{}", 10, t).await;
+        assert_eq!(got.ok(), Some(Vec::new()));
+    }
 }
