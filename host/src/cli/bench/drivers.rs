@@ -172,6 +172,9 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
                 ("AxeOS", find("driver-axeos")?, 0),
                 ("Antminer stock", find("driver-cgminer")?, CONCURRENT),
                 ("Whatsminer", find("driver-cgminer")?, CONCURRENT + 1),
+                ("Avalon", find("driver-cgminer")?, CONCURRENT + 2),
+                ("Braiins OS", find("driver-cgminer")?, CONCURRENT + 3),
+                ("LuxOS", find("driver-cgminer")?, CONCURRENT + 4),
             ] {
                 let m = measure(busy(first), polls, poll_with(&driver)).await?;
                 out.push(format!("poll {label}, {CONCURRENT} miners at once (one request in flight each): {m}"));

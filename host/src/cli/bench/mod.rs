@@ -23,8 +23,8 @@ pub struct BenchArgs {
     /// What to measure.
     #[arg(value_parser = ["drivers", "daemon", "rules", "storage", "ws-clients"])]
     pub what: String,
-    /// `drivers`: polls per miner kind.
-    #[arg(long, default_value_t = 2000)]
+    /// `drivers`: polls per miner kind (enough that a figure varies by a few µs between runs).
+    #[arg(long, default_value_t = 10_000)]
     pub polls: usize,
     /// `drivers`: fresh `solomon probe` processes to time.
     #[arg(long, default_value_t = 20)]
