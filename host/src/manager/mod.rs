@@ -1,10 +1,11 @@
-//! Polling every miner: one task per miner with a jittered schedule and at most one request in
-//! flight (ESP32 miners are fragile), a global bound on concurrent polls, backoff while a miner
-//! is down, and `offline` after a configurable number of missed polls, so a miner that stops
+//! Polling every miner: one schedule for the fleet, each miner's turns jittered and at most one
+//! request in flight per miner (ESP32 miners are fragile), a global bound on concurrent polls,
+//! backoff while a miner is down, and `offline` after a configurable number of missed polls, so a miner that stops
 //! answering is never shown with its last hashrate. Records go to the live store at once and
 //! to durable storage in batches.
 
 mod poller;
+mod schedule;
 mod stats;
 
 pub use stats::PollStats;
@@ -19,7 +20,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// How miners are polled.
@@ -72,16 +73,13 @@ pub(crate) struct Shared {
     pub stats: PollStats,
 }
 
-struct Poller {
-    config: MinerConfig,
-    wake: Arc<Notify>,
-    task: JoinHandle<()>,
-}
-
 /// Runs the pollers.
 pub struct MinerManager {
     shared: Arc<Shared>,
-    pollers: Mutex<HashMap<String, Poller>>,
+    /// The miners polled, by id.
+    miners: Mutex<HashMap<String, Arc<MinerConfig>>>,
+    schedule: mpsc::UnboundedSender<schedule::Command>,
+    scheduler: Mutex<Option<JoinHandle<()>>>,
     ingester: Mutex<Option<(JoinHandle<()>, oneshot::Sender<()>)>>,
 }
 
@@ -110,9 +108,12 @@ impl MinerManager {
             events,
             stats: PollStats::default(),
         });
+        let (schedule, commands) = mpsc::unbounded_channel();
         MinerManager {
+            scheduler: Mutex::new(Some(tokio::spawn(schedule::run(shared.clone(), commands)))),
             shared,
-            pollers: Mutex::new(HashMap::new()),
+            miners: Mutex::new(HashMap::new()),
+            schedule,
             ingester: Mutex::new(Some((
                 tokio::spawn(ingest_batches(rx, storage, every, stop_rx)),
                 stop_tx,
@@ -120,37 +121,26 @@ impl MinerManager {
         }
     }
 
-    /// Starts polling `miner` (replacing a poller of the same id, whose config it takes).
+    /// Starts polling `miner` (replacing a miner of the same id, whose config it takes).
     pub fn add(&self, miner: MinerConfig) {
-        let id = miner.id.clone();
-        let wake = Arc::new(Notify::new());
-        let task = tokio::spawn(poller::run(
-            self.shared.clone(),
-            miner.clone(),
-            wake.clone(),
-        ));
-        let old = self.pollers.lock().insert(
-            id,
-            Poller {
-                config: miner,
-                wake,
-                task,
-            },
-        );
-        if let Some(old) = old {
-            old.task.abort();
-        }
+        let miner = Arc::new(miner);
+        self.miners.lock().insert(miner.id.clone(), miner.clone());
+        let _ = self.schedule.send(schedule::Command::Add(miner));
     }
 
-    /// Stops polling `id` and forgets its live record; true if it was polled. Waits for the
-    /// poller to end first: a poll finishing on another thread would otherwise write the
-    /// record back after it was removed.
+    /// Stops polling `id` and forgets its live record; true if it was polled. Waits for its
+    /// poll in flight to end first: a poll finishing on another thread would otherwise write
+    /// the record back after it was removed.
     pub async fn remove(&self, id: &str) -> bool {
-        let poller = self.pollers.lock().remove(id);
-        let polled = poller.is_some();
-        if let Some(p) = poller {
-            p.task.abort();
-            let _ = p.task.await;
+        let polled = self.miners.lock().remove(id).is_some();
+        let (ack, running) = oneshot::channel();
+        if self
+            .schedule
+            .send(schedule::Command::Remove(id.to_string(), ack))
+            .is_ok()
+            && let Ok(Some(task)) = running.await
+        {
+            let _ = task.await;
         }
         self.shared.store.remove(id);
         polled
@@ -158,26 +148,26 @@ impl MinerManager {
 
     /// Polls `id` now rather than at its next turn; false if it is not polled.
     pub fn poll_now(&self, id: &str) -> bool {
-        match self.pollers.lock().get(id) {
-            Some(p) => {
-                p.wake.notify_one();
-                true
-            }
-            None => false,
+        if !self.miners.lock().contains_key(id) {
+            return false;
         }
+        let _ = self
+            .schedule
+            .send(schedule::Command::PollNow(id.to_string()));
+        true
     }
 
     /// The config of a polled miner.
     pub fn config(&self, id: &str) -> Option<MinerConfig> {
-        self.pollers.lock().get(id).map(|p| p.config.clone())
+        self.miners.lock().get(id).map(|m| MinerConfig::clone(m))
     }
 
     /// The configs of every polled miner.
     pub fn configs(&self) -> Vec<MinerConfig> {
-        self.pollers
+        self.miners
             .lock()
             .values()
-            .map(|p| p.config.clone())
+            .map(|m| MinerConfig::clone(m))
             .collect()
     }
 
@@ -188,15 +178,21 @@ impl MinerManager {
 
     /// Ids of the miners being polled.
     pub fn ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.pollers.lock().keys().cloned().collect();
+        let mut v: Vec<String> = self.miners.lock().keys().cloned().collect();
         v.sort();
         v
     }
 
-    /// Stops every poller and writes what was polled to storage. Idempotent.
+    /// Stops every poll and writes what was polled to storage. Idempotent.
     pub async fn shutdown(&self) {
-        for (_, p) in self.pollers.lock().drain() {
-            p.task.abort();
+        self.miners.lock().clear();
+        let (ack, stopped) = oneshot::channel();
+        if self.schedule.send(schedule::Command::Shutdown(ack)).is_ok() {
+            let _ = stopped.await;
+        }
+        let scheduler = self.scheduler.lock().take();
+        if let Some(task) = scheduler {
+            let _ = task.await;
         }
         let ingester = self.ingester.lock().take();
         if let Some((task, stop)) = ingester {

@@ -1,4 +1,4 @@
-//! One miner's poll loop.
+//! One poll of one miner, and what a miner's polls keep between them.
 
 use super::Shared;
 use crate::discovery::{detect, probe};
@@ -9,10 +9,9 @@ use crate::storage::{MinerConfig, sample_of};
 use solomon_plugin_sdk::{MinerError, MinerRecord, MinerState};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 /// A spread in 0..interval/10 from the miner id, so a fleet does not poll in lockstep.
-fn jitter(id: &str, interval: Duration) -> Duration {
+pub(super) fn jitter(id: &str, interval: Duration) -> Duration {
     let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
@@ -83,61 +82,50 @@ impl Progress {
     }
 }
 
-/// What a poller keeps between polls.
-struct PollerState {
-    miner: MinerConfig,
+/// What a miner's polls keep between them.
+pub(super) struct PollerState {
+    miner: Arc<MinerConfig>,
     target: Target,
     driver: Option<Arc<Plugin>>,
     failures: u32,
     progress: Progress,
 }
 
-/// Polls `miner` until aborted; `wake` starts the next poll at once.
-pub async fn run(shared: Arc<Shared>, miner: MinerConfig, wake: Arc<Notify>) {
-    let cfg = &shared.config;
-    let mut st = PollerState {
-        target: Target {
-            host: miner.host.clone(),
-            http_port: miner.http_port,
-            rpc_port: miner.rpc_port,
-        },
-        miner,
-        driver: None,
-        failures: 0,
-        progress: Progress::default(),
-    };
-    tokio::time::sleep(jitter(&st.miner.id, cfg.poll_interval)).await;
-    loop {
-        let started = tokio::time::Instant::now();
-        // The permit first, then the poll boxed: inline, one poll's futures made every poller
-        // ~36 KB (360 MB at 10,000 miners); boxed after the permit, only polls that run (at
-        // most `max_concurrent`) hold them.
-        let Ok(permit) = shared.permits.acquire().await else {
-            return;
-        };
-        let go_on = Box::pin(poll_once(&shared, &mut st, started)).await;
-        drop(permit);
-        if !go_on {
-            return;
+impl PollerState {
+    pub(super) fn new(miner: Arc<MinerConfig>) -> Self {
+        PollerState {
+            target: Target {
+                host: miner.host.clone(),
+                http_port: miner.http_port,
+                rpc_port: miner.rpc_port,
+            },
+            miner,
+            driver: None,
+            failures: 0,
+            progress: Progress::default(),
         }
-        // Back off while down: 1, 2, 4... intervals, capped.
-        let wait = if st.failures < cfg.offline_after {
+    }
+
+    /// Time from the start of the last poll to the next: the interval, and while the miner is
+    /// down 1, 2, 4... intervals, capped.
+    pub(super) fn wait(&self, cfg: &super::ManagerConfig) -> Duration {
+        if self.failures < cfg.offline_after {
             cfg.poll_interval
         } else {
             cfg.poll_interval
-                .saturating_mul(1 << (st.failures - cfg.offline_after).min(6))
+                .saturating_mul(1 << (self.failures - cfg.offline_after).min(6))
                 .min(cfg.max_backoff.max(cfg.poll_interval))
-        };
-        tokio::select! {
-            () = tokio::time::sleep_until(started + wait) => {}
-            () = wake.notified() => {}
         }
     }
 }
 
 /// One poll and what follows from it (the caller holds a permit); false once the daemon is
 /// shutting down.
-async fn poll_once(shared: &Shared, st: &mut PollerState, started: tokio::time::Instant) -> bool {
+pub(super) async fn poll_once(
+    shared: &Shared,
+    st: &mut PollerState,
+    started: tokio::time::Instant,
+) -> bool {
     let cfg = &shared.config;
     let outcome = {
         // A driver reloaded since the last poll: continue with its new version; one
@@ -287,35 +275,6 @@ mod tests {
             pool_difficulty: Some(1000.0),
             ..Default::default()
         }
-    }
-
-    /// Every miner's poller waits most of its life; at 10,000 miners its size is the daemon's
-    /// memory (36 KB each, 360 MB, before the big inner futures were boxed).
-    #[test]
-    fn an_idle_poller_is_small() {
-        let (tx, _rx) = tokio::sync::mpsc::channel(1);
-        let shared = Arc::new(Shared {
-            store: Default::default(),
-            drivers: Arc::new(crate::registry::PluginSet::new(Vec::new(), Vec::new())),
-            config: Default::default(),
-            permits: tokio::sync::Semaphore::new(1),
-            ingest: tx,
-            hub: Arc::new(crate::hub::Hub::new(16)),
-            events: None,
-            stats: Default::default(),
-        });
-        let miner = MinerConfig {
-            id: "a".into(),
-            host: "h".into(),
-            http_port: 1,
-            rpc_port: 1,
-            driver: None,
-            name: None,
-            labels: Default::default(),
-        };
-        let f = run(shared, miner, Default::default());
-        let size = std::mem::size_of_val(&f);
-        assert!(size < 2 * 1024, "a poller future is {size} bytes");
     }
 
     #[test]
