@@ -59,10 +59,51 @@ pub fn status_kib(pid: &str, field: &str) -> Option<u64> {
 }
 
 /// The `q` quantile of sorted `v`.
+/// Sockets in TIME_WAIT on this machine (`/proc/net/tcp` and `tcp6`, state `06`).
+pub fn time_wait_sockets() -> usize {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|t| {
+            t.lines()
+                .skip(1)
+                .filter(|l| l.split_whitespace().nth(3) == Some("06"))
+                .count()
+        })
+        .sum()
+}
+
 pub fn quantile(v: &[f64], q: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
     let i = ((v.len() - 1) as f64 * q).round() as usize;
     v[i.min(v.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn a_connection_closed_by_its_server_is_counted_in_time_wait() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut client =
+            std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (server, _) = l.accept().expect("accept");
+        // The server closes first, as a miner does after its reply: its side waits.
+        drop(server);
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).expect("EOF");
+        drop(client);
+        let start = std::time::Instant::now();
+        while time_wait_sockets() == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "no socket in TIME_WAIT"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
