@@ -544,20 +544,24 @@ pub fn cgminer_read_plan<R>(
             refreshed = true;
         }
         // A lazy reply asked on firmware that needs a connection per command is kept for the
-        // next polls.
+        // next polls, if it could stand in for them: one that this poll's other replies
+        // already call out of date (after a found block, say) would be asked again anyway,
+        // and keeping it would be a state write at every poll.
         if let Some(l) = lazy
             && memo.single
             && !lazy_reused
-            && let Some(text) = replies
-                .get(l.command)
-                .and_then(|doc| serde_json::to_string(doc).ok())
+            && let Some(doc) = replies.get(l.command)
         {
-            memo.lazy = Some(KeptReply {
-                command: l.command.to_string(),
-                text,
-                at_ms: now,
-            });
-            refreshed = true;
+            let reusable = !(l.changed)(doc, &replies);
+            let text = reusable.then(|| serde_json::to_string(doc).ok()).flatten();
+            if text.is_some() || memo.lazy.is_some() {
+                memo.lazy = text.map(|text| KeptReply {
+                    command: l.command.to_string(),
+                    text,
+                    at_ms: now,
+                });
+                refreshed = true;
+            }
         }
     }
     // Written only when something was learnt (or the memo restarted), not on every poll:

@@ -5,6 +5,7 @@
 use solomon_host::builtin::BUILTIN_PLUGINS;
 use solomon_host::discovery::{DiscoveryError, Found, ProbeConfig, hosts_in, probe_and_poll, scan};
 use solomon_host::host_api::BoundaryLimits;
+use solomon_host::host_api::plugin_state::{BackendError, MemoryState, StateBackend};
 use solomon_host::runtime::{HostServices, Plugin, Runtime, RuntimeConfig};
 use solomon_host::simulate::{Fleet, FleetConfig, Scenario};
 use solomon_plugin_sdk::MinerState;
@@ -14,6 +15,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn drivers() -> (Runtime, Vec<Arc<Plugin>>) {
+    drivers_with(HostServices::default()).await
+}
+
+/// The built-in plugins on a runtime with `services`.
+async fn drivers_with(services: HostServices) -> (Runtime, Vec<Arc<Plugin>>) {
     let limits = BoundaryLimits {
         io_timeout_ms: 700,
         ..Default::default()
@@ -23,7 +29,7 @@ async fn drivers() -> (Runtime, Vec<Arc<Plugin>>) {
         instances_per_driver: 4,
         ..solomon_tests::test_config()
     };
-    let runtime = Runtime::new(config, HostServices::default()).expect("runtime");
+    let runtime = Runtime::new(config, services).expect("runtime");
     let mut out = Vec::new();
     for p in BUILTIN_PLUGINS {
         out.push(Arc::new(
@@ -39,7 +45,11 @@ async fn drivers() -> (Runtime, Vec<Arc<Plugin>>) {
 
 /// The compiled CGMiner driver, with the runtime that keeps it alive.
 async fn cgminer_driver() -> (Runtime, Arc<Plugin>) {
-    let (rt, drivers) = drivers().await;
+    cgminer_driver_with(HostServices::default()).await
+}
+
+async fn cgminer_driver_with(services: HostServices) -> (Runtime, Arc<Plugin>) {
+    let (rt, drivers) = drivers_with(services).await;
     let driver = drivers
         .into_iter()
         .find(|d| d.meta().name == "driver-cgminer")
@@ -393,7 +403,12 @@ async fn cgminer_driver_stops_sending_what_the_firmware_refuses() {
 /// tell, yet a new best share and a found block show at the poll that sees them.
 #[tokio::test]
 async fn antminer_summary_is_asked_again_when_it_can_have_changed() {
-    let (_rt, driver) = cgminer_driver().await;
+    let state = Arc::new(CountingState::default());
+    let (_rt, driver) = cgminer_driver_with(HostServices {
+        state: state.clone(),
+        ..Default::default()
+    })
+    .await;
     let (f, target) = one_antminer(Ipv4Addr::new(127, 0, 29, 1), 18189, 14139).await;
     let antminer = &f.miners()[0];
     // A poll's record, and how many exchanges (connections) it took.
@@ -406,9 +421,12 @@ async fn antminer_summary_is_asked_again_when_it_can_have_changed() {
             .expect("poll ok");
         (r, antminer.live.lock().polls - before)
     };
+    let writes = || state.writes.load(std::sync::atomic::Ordering::SeqCst);
     let (first, _) = poll().await;
+    let learnt = writes();
     let (kept, n) = poll().await;
     assert_eq!(n, 2, "pools and stats only");
+    assert_eq!(writes(), learnt, "reusing the kept summary writes nothing");
     // The simulator counts shares at every exchange: the kept summary's count would be older.
     assert!(kept.shares_accepted > first.shares_accepted, "{kept:?}");
     assert!(kept.uptime_s >= first.uptime_s);
@@ -430,9 +448,60 @@ async fn antminer_summary_is_asked_again_when_it_can_have_changed() {
     let (block, n) = poll().await;
     assert_eq!(n, 3);
     assert_eq!(block.blocks_found, Some(1), "the block shows at once");
+    let cleared = writes();
     let (after, n) = poll().await;
     assert_eq!(n, 3, "once a block is found, summary at every poll");
     assert_eq!(after.blocks_found, Some(1));
+    let _ = poll().await;
+    assert_eq!(
+        writes(),
+        cleared,
+        "a summary that cannot stand in is not kept, so asking it every poll writes nothing"
+    );
+}
+
+/// Plugin state in memory that counts the writes made to it.
+#[derive(Default)]
+struct CountingState {
+    inner: MemoryState,
+    writes: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingState {
+    fn wrote(&self) {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl StateBackend for CountingState {
+    fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        self.inner.get(ns, key)
+    }
+    fn set(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), BackendError> {
+        self.wrote();
+        self.inner.set(ns, key, value)
+    }
+    fn delete(&self, ns: &str, key: &str) -> Result<bool, BackendError> {
+        self.wrote();
+        self.inner.delete(ns, key)
+    }
+    fn compare_and_swap(
+        &self,
+        ns: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, BackendError> {
+        self.wrote();
+        self.inner.compare_and_swap(ns, key, expected, new)
+    }
+    fn list_keys(&self, ns: &str, prefix: &str, limit: usize) -> Result<Vec<String>, BackendError> {
+        self.inner.list_keys(ns, prefix, limit)
+    }
+    fn len(&self, ns: &str) -> Result<usize, BackendError> {
+        self.inner.len(ns)
+    }
 }
 
 /// Firmware that hangs on a joined command instead of refusing it: the poll falls back to one
