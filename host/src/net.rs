@@ -260,9 +260,9 @@ pub async fn tcp_request(
             .await
             .map_err(|e| NetError::Protocol(format!("write failed: {e}")))?;
         // Read straight into the reply, one byte past the limit to tell "too large".
-        let mut reply = Vec::with_capacity(4096.min(max_reply + 1));
+        let mut reply = Vec::with_capacity(4096.min(max_reply.saturating_add(1)));
         (&mut stream)
-            .take(max_reply as u64 + 1)
+            .take((max_reply as u64).saturating_add(1))
             .read_to_end(&mut reply)
             .await
             .map_err(|e| NetError::Protocol(format!("read failed: {e}")))?;
