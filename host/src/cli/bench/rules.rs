@@ -149,9 +149,18 @@ async fn measure(rule: &Plugin, rounds: &[Round]) -> anyhow::Result<f64> {
 pub async fn bench(args: &BenchArgs) -> anyhow::Result<i32> {
     let miners = args.fleets.first().copied().unwrap_or(1000).max(1);
     let dir = std::env::temp_dir().join(format!("solomon-bench-rules-{}", std::process::id()));
-    let result = run(miners, &dir).await;
+    // On one worker thread, as the daemon runs its rules (`defaults.poll_threads`): measured
+    // from the command's own thread, every call would pay two cross-thread wake-ups, several
+    // times what the rule itself costs.
+    let polling = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let on = dir.clone();
+    let result = polling.spawn(async move { run(miners, &on).await }).await;
+    polling.shutdown_background();
     let _ = std::fs::remove_dir_all(&dir);
-    result
+    result?
 }
 
 async fn run(miners: usize, dir: &std::path::Path) -> anyhow::Result<i32> {
