@@ -156,7 +156,20 @@ pub async fn serve_daemon_until(
     let p = &args.polling;
     config.limits.io_timeout_ms = p.timeout_ms;
     config.limits.io_timeout_max_ms = config.limits.io_timeout_max_ms.max(p.timeout_ms);
-    let runtime = Runtime::new(config, services)?;
+    // Polling, drivers and rules run on threads of their own: their tasks hand each other
+    // work thousands of times a second (a poll to a driver instance, its record to the rules),
+    // and on one thread a hand-over is a queue push where across threads it is a futex wake.
+    // The API keeps the caller's runtime, so 100 WebSocket clients never wait on a poll.
+    let polling = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(p.poll_threads.max(1))
+        .thread_name("solomon-poll")
+        .enable_all()
+        .build()
+        .context("cannot start the polling threads")?;
+    let runtime = {
+        let _on = polling.enter();
+        Runtime::new(config, services)?
+    };
     let state = AppState::new(
         miners.clone(),
         Some(storage.clone()),
@@ -209,6 +222,7 @@ pub async fn serve_daemon_until(
         },
         ..defaults
     };
+    let on_polling = polling.enter();
     let engine = AlertEngine::start(
         plugins.clone(),
         storage.clone(),
@@ -240,6 +254,7 @@ pub async fn serve_daemon_until(
     for m in configured {
         manager.add(m);
     }
+    drop(on_polling);
     state.set_ready(Ready {
         plugins,
         manager: Some(manager.clone()),
@@ -277,6 +292,8 @@ pub async fn serve_daemon_until(
         Ok(r) => r.context("server task")?.context("serving")?,
         Err(_) => tracing::warn!("shutdown took longer than {SHUTDOWN_LIMIT:?}; exiting anyway"),
     }
+    // Only idle plugin instances are left on it (and whatever overran the limit).
+    polling.shutdown_background();
     flushed.context("flushing the database at shutdown")?;
     tracing::info!("stopped");
     Ok(())

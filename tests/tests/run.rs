@@ -14,7 +14,7 @@ async fn run_honours_the_config_file_and_exits_cleanly_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "listen = \"{addr}\"\ndata_dir = {:?}\ndisable_builtin = [\"rule-pool-changed\"]\n\n[auth]\ntokens = [\"run-test-token-0123456789\"]\n",
+            "listen = \"{addr}\"\ndata_dir = {:?}\ndisable_builtin = [\"rule-pool-changed\"]\n\n[defaults]\npoll_threads = 3\n\n[auth]\ntokens = [\"run-test-token-0123456789\"]\n",
             dir.path().join("data").display().to_string()
         ),
     )
@@ -53,6 +53,17 @@ async fn run_honours_the_config_file_and_exits_cleanly_on_sigterm() {
     assert!(!names.contains(&"rule-pool-changed"), "disabled: {names:?}");
     assert!(names.contains(&"rule-overheat"), "{names:?}");
     assert!(names.contains(&"driver-axeos"), "{names:?}");
+
+    // Polling, drivers and rules run on the configured number of threads of their own.
+    #[cfg(target_os = "linux")]
+    {
+        let poll_threads = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+            .expect("the process's threads")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim() == "solomon-poll")
+            .count();
+        assert_eq!(poll_threads, 3, "threads named solomon-poll");
+    }
 
     let pid = child.id().to_string();
     let sent = Command::new("kill")

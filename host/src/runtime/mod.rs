@@ -92,6 +92,10 @@ pub(crate) struct Shared {
     pub services: HostServices,
     driver_linker: Linker<PluginCtx>,
     rule_linker: Linker<PluginCtx>,
+    /// Where instances run: the tokio runtime `Runtime::new` was called in, so that a
+    /// daemon can keep plugins on its polling threads whichever thread loads them later
+    /// (hot reload). Outside any runtime, the one of each load.
+    executor: Option<tokio::runtime::Handle>,
 }
 
 /// Loads and supervises plugins. Cheap to clone.
@@ -170,7 +174,8 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl Runtime {
-    /// Starts the engine, the epoch ticker and the compile thread.
+    /// Starts the engine, the epoch ticker and the compile thread. Plugin instances will run
+    /// on the tokio runtime this is called in (if any), wherever they are loaded from.
     pub fn new(config: RuntimeConfig, services: HostServices) -> Result<Self, RuntimeError> {
         let engine = engine::new_engine().map_err(wt)?;
         let ticker = engine::EpochTicker::start(&engine, &config)?;
@@ -181,6 +186,7 @@ impl Runtime {
             engine,
             config,
             services,
+            executor: tokio::runtime::Handle::try_current().ok(),
         };
         Ok(Runtime {
             shared: Arc::new(shared),
@@ -309,7 +315,11 @@ impl Runtime {
         let (queue, jobs) = mpsc::channel(shared.config.queue_depth.max(1));
         let jobs = Arc::new(Mutex::new(jobs));
         for _ in 0..instances {
-            tokio::spawn(Worker::new(spec.clone()).run(jobs.clone()));
+            let worker = Worker::new(spec.clone()).run(jobs.clone());
+            match &shared.executor {
+                Some(on) => drop(on.spawn(worker)),
+                None => drop(tokio::spawn(worker)),
+            }
         }
         tracing::info!(plugin = %meta.label(), world = world.as_str(), from_cache = meta.from_cache, compile_ms = meta.compile_ms, "plugin loaded");
         Ok(Plugin {
