@@ -269,12 +269,7 @@ macro_rules! __record_wire {
                 firmware: r.firmware,
                 firmware_version: r.firmware_version,
                 driver: r.driver,
-                state: match r.state {
-                    $($wt)::+::MinerState::Hashing => $crate::MinerState::Hashing,
-                    $($wt)::+::MinerState::Idle => $crate::MinerState::Idle,
-                    $($wt)::+::MinerState::Faulted => $crate::MinerState::Faulted,
-                    $($wt)::+::MinerState::Offline => $crate::MinerState::Offline,
-                },
+                state: state_from_wit(r.state),
                 ts_ms: r.ts_ms,
                 uptime_s: r.uptime_s,
                 hashrate_hs: r.hashrate_hs,
@@ -290,20 +285,8 @@ macro_rules! __record_wire {
                 input_current_a: r.input_current_a,
                 core_voltage_mv: r.core_voltage_mv,
                 frequency_mhz: r.frequency_mhz,
-                fans: r.fans.into_iter().map(|f| $crate::Fan { index: f.index, rpm: f.rpm, pct: f.pct }).collect(),
-                boards: r
-                    .boards
-                    .into_iter()
-                    .map(|b| $crate::Board {
-                        index: b.index,
-                        hashrate_hs: b.hashrate_hs,
-                        temp_c: b.temp_c,
-                        chip_temp_c: b.chip_temp_c,
-                        chips: b.chips,
-                        expected_chips: b.expected_chips,
-                        active: b.active,
-                    })
-                    .collect(),
+                fans: r.fans.into_iter().map(fan_from_wit).collect(),
+                boards: r.boards.into_iter().map(board_from_wit).collect(),
                 shares_accepted: r.shares_accepted,
                 shares_rejected: r.shares_rejected,
                 shares_stale: r.shares_stale,
@@ -314,25 +297,8 @@ macro_rules! __record_wire {
                 network_difficulty: r.network_difficulty,
                 block_height: r.block_height,
                 blocks_found: r.blocks_found,
-                pools: r
-                    .pools
-                    .into_iter()
-                    .map(|p| $crate::Pool {
-                        index: p.index,
-                        url: p.url,
-                        user: p.user,
-                        active: p.active,
-                        alive: p.alive,
-                        accepted: p.accepted,
-                        rejected: p.rejected,
-                        difficulty: p.difficulty,
-                    })
-                    .collect(),
-                errors: r
-                    .errors
-                    .into_iter()
-                    .map(|e| $crate::MinerError { code: e.code, message: e.message, severity: e.severity })
-                    .collect(),
+                pools: r.pools.into_iter().map(pool_from_wit).collect(),
+                errors: r.errors.into_iter().map(error_from_wit).collect(),
             }
         }
 
@@ -350,12 +316,7 @@ macro_rules! __record_wire {
                 firmware: r.firmware,
                 firmware_version: r.firmware_version,
                 driver: r.driver,
-                state: match r.state {
-                    $crate::MinerState::Hashing => $($wt)::+::MinerState::Hashing,
-                    $crate::MinerState::Idle => $($wt)::+::MinerState::Idle,
-                    $crate::MinerState::Faulted => $($wt)::+::MinerState::Faulted,
-                    $crate::MinerState::Offline => $($wt)::+::MinerState::Offline,
-                },
+                state: state_to_wit(r.state),
                 ts_ms: r.ts_ms,
                 uptime_s: r.uptime_s,
                 hashrate_hs: r.hashrate_hs,
@@ -371,20 +332,8 @@ macro_rules! __record_wire {
                 input_current_a: r.input_current_a,
                 core_voltage_mv: r.core_voltage_mv,
                 frequency_mhz: r.frequency_mhz,
-                fans: r.fans.into_iter().map(|f| $($wt)::+::Fan { index: f.index, rpm: f.rpm, pct: f.pct }).collect(),
-                boards: r
-                    .boards
-                    .into_iter()
-                    .map(|b| $($wt)::+::Board {
-                        index: b.index,
-                        hashrate_hs: b.hashrate_hs,
-                        temp_c: b.temp_c,
-                        chip_temp_c: b.chip_temp_c,
-                        chips: b.chips,
-                        expected_chips: b.expected_chips,
-                        active: b.active,
-                    })
-                    .collect(),
+                fans: r.fans.into_iter().map(fan_to_wit).collect(),
+                boards: r.boards.into_iter().map(board_to_wit).collect(),
                 shares_accepted: r.shares_accepted,
                 shares_rejected: r.shares_rejected,
                 shares_stale: r.shares_stale,
@@ -395,27 +344,66 @@ macro_rules! __record_wire {
                 network_difficulty: r.network_difficulty,
                 block_height: r.block_height,
                 blocks_found: r.blocks_found,
-                pools: r
-                    .pools
-                    .into_iter()
-                    .map(|p| $($wt)::+::Pool {
-                        index: p.index,
-                        url: p.url,
-                        user: p.user,
-                        active: p.active,
-                        alive: p.alive,
-                        accepted: p.accepted,
-                        rejected: p.rejected,
-                        difficulty: p.difficulty,
-                    })
-                    .collect(),
-                errors: r
-                    .errors
-                    .into_iter()
-                    .map(|e| $($wt)::+::MinerError { code: e.code, message: e.message, severity: e.severity })
-                    .collect(),
+                pools: r.pools.into_iter().map(pool_to_wit).collect(),
+                errors: r.errors.into_iter().map(error_to_wit).collect(),
             }
         }
+
+        /// The contract's state as the SDK's.
+        #[allow(dead_code)]
+        fn state_from_wit(s: $($wt)::+::MinerState) -> $crate::MinerState {
+            match s {
+                $($wt)::+::MinerState::Hashing => $crate::MinerState::Hashing,
+                $($wt)::+::MinerState::Idle => $crate::MinerState::Idle,
+                $($wt)::+::MinerState::Faulted => $crate::MinerState::Faulted,
+                $($wt)::+::MinerState::Offline => $crate::MinerState::Offline,
+            }
+        }
+
+        /// The SDK's state as the contract's.
+        #[allow(dead_code)]
+        fn state_to_wit(s: $crate::MinerState) -> $($wt)::+::MinerState {
+            match s {
+                $crate::MinerState::Hashing => $($wt)::+::MinerState::Hashing,
+                $crate::MinerState::Idle => $($wt)::+::MinerState::Idle,
+                $crate::MinerState::Faulted => $($wt)::+::MinerState::Faulted,
+                $crate::MinerState::Offline => $($wt)::+::MinerState::Offline,
+            }
+        }
+
+        #[allow(unused_imports)]
+        use $($wt)::+ as __wire_types;
+        $crate::__record_items_wire!(
+            __wire_types;
+            fan_from_wit, fan_to_wit: Fan { index, rpm, pct };
+            board_from_wit, board_to_wit: Board {
+                index, hashrate_hs, temp_c, chip_temp_c, chips, expected_chips, active
+            };
+            pool_from_wit, pool_to_wit: Pool {
+                index, url, user, active, alive, accepted, rejected, difficulty
+            };
+            error_from_wit, error_to_wit: MinerError { code, message, severity };
+        );
+    };
+}
+
+/// The conversions, both ways, of the records a `miner-record` lists (fans, boards, pools,
+/// errors): the SDK's and the contract's have the same fields under the same names.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __record_items_wire {
+    ($wt:ident; $($from:ident, $to:ident: $ty:ident { $($field:ident),* $(,)? };)*) => {
+        $(
+            #[allow(dead_code)]
+            fn $from(x: $wt::$ty) -> $crate::$ty {
+                $crate::$ty { $($field: x.$field),* }
+            }
+
+            #[allow(dead_code)]
+            fn $to(x: $crate::$ty) -> $wt::$ty {
+                $wt::$ty { $($field: x.$field),* }
+            }
+        )*
     };
 }
 

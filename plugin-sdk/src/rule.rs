@@ -203,8 +203,8 @@ pub mod __glue {
                         wit::EventKind::Sample => EventKind::Sample,
                         wit::EventKind::StateChange((a, b)) => EventKind::StateChange(a, b),
                     },
-                    previous: e.previous.map(from_wit),
-                    current: e.current.map(from_wit),
+                    previous: e.previous.map(from_reading),
+                    current: e.current.map(from_reading),
                     ts_ms: e.ts_ms,
                 };
                 R::evaluate(&event).map(|alerts| alerts.into_iter().map(alert).collect())
@@ -230,8 +230,12 @@ pub mod __glue {
 mod wire {
     crate::__record_wire!(crate::rule::bindings::solomon::plugin::types);
     crate::__fields_wire!(crate::rule::bindings::solomon::plugin::types);
+    crate::__reading_wire!(
+        types: crate::rule::bindings::solomon::plugin::types,
+        rule: crate::rule::bindings::exports::solomon::plugin::rule
+    );
 }
-use wire::from_wit;
+use wire::{from_reading, from_wit};
 
 /// Exports a [`Rule`] implementation as the plugin's `alert-rule` world.
 #[macro_export]

@@ -5,12 +5,12 @@ use solomon_host::builtin::BUILTIN_PLUGINS;
 use solomon_host::cli::plugins::load_plugin_set;
 use solomon_host::host_api::plugin_state::{MemoryState, StateBackend};
 use solomon_host::runtime::driver_types::{PollError, Target};
-use solomon_host::runtime::record::to_wit;
+use solomon_host::runtime::record::to_wit_reading;
 use solomon_host::runtime::rule_types::{Event, EventKind, Severity};
 use solomon_host::runtime::{
     CallError, CompileIn, HostServices, LoadError, Plugin, Runtime, RuntimeConfig, World,
 };
-use solomon_plugin_sdk::{MinerRecord, MinerState};
+use solomon_plugin_sdk::{Fields, MinerRecord, MinerState};
 use solomon_tests::{axeos_server, fixture, plugins, read, solomon_bin, test_config};
 use std::sync::Arc;
 
@@ -107,7 +107,7 @@ fn hot_event(miner: &str, temp: f64) -> Event {
         miner_id: miner.into(),
         kind: EventKind::Sample,
         previous: None,
-        current: Some(to_wit(&record)),
+        current: Some(to_wit_reading(&record, Fields::ALL)),
         ts_ms: 1,
     }
 }
@@ -242,7 +242,7 @@ async fn a_plugin_built_for_an_older_contract_is_refused_with_the_fix() {
         Err(e @ LoadError::ContractVersion { .. }) => {
             let msg = e.to_string();
             assert!(msg.contains("solomon:plugin@0.1.0"), "{msg}");
-            assert!(msg.contains("solomon-plugin-sdk 0.3.0"), "{msg}");
+            assert!(msg.contains("solomon-plugin-sdk 0.4.0"), "{msg}");
         }
         Err(other) => panic!("expected a contract version error, got {other}"),
         Ok(_) => panic!("a 0.1.0 plugin loaded"),
@@ -472,7 +472,7 @@ fn plugin_check_accepts_plugins_and_rejects_the_wrong_world() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("rule-hot-chip 0.1.0 (world alert-rule, api 0.3.0"),
+        stdout.contains("rule-hot-chip 0.1.0 (world alert-rule, api 0.4.0"),
         "{stdout}"
     );
     assert!(

@@ -4,7 +4,7 @@
 use solomon_host::host_api::clock::FakeClock;
 use solomon_host::host_api::plugin_state::StateBackend;
 use solomon_host::host_api::store::StoreReader;
-use solomon_host::runtime::record::to_wit;
+use solomon_host::runtime::record::to_wit_reading;
 use solomon_host::runtime::rule_types::{Event, EventKind};
 use solomon_host::runtime::{HostServices, Runtime};
 use solomon_host::state::{MinerStore, StoreView};
@@ -12,7 +12,7 @@ use solomon_host::storage::{
     FIVE_MIN_MS, FlushPolicy, HOUR_MS, Metric, MinerConfig, Resolution, Storage, StorageConfig,
     StorageError,
 };
-use solomon_plugin_sdk::{MinerRecord, MinerState};
+use solomon_plugin_sdk::{Fields, MinerRecord, MinerState};
 use solomon_tests::{plugins, read, test_config};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -604,7 +604,7 @@ async fn rule_state_and_history_reads_go_through_sled() {
             miner_id: "m1".into(),
             kind: EventKind::Sample,
             previous: None,
-            current: Some(to_wit(&r)),
+            current: Some(to_wit_reading(&r, Fields::ALL)),
             ts_ms: 0,
         }
     };

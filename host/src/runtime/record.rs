@@ -2,6 +2,7 @@
 //! [`MinerRecord`] the rest of the host uses. Fields are moved, never parsed: this is on the
 //! path of every poll and every rule call.
 
+use super::bindings::rule::exports::solomon::plugin::rule::Reading;
 use super::bindings::types as wt;
 use solomon_plugin_sdk::{Fields, MinerRecord};
 
@@ -34,6 +35,10 @@ pub fn wire_size(r: &wt::MinerRecord) -> usize {
 mod wire {
     solomon_plugin_sdk::__record_wire!(crate::runtime::bindings::types);
     solomon_plugin_sdk::__fields_wire!(crate::runtime::bindings::types);
+    solomon_plugin_sdk::__reading_wire!(
+        types: crate::runtime::bindings::types,
+        rule: crate::runtime::bindings::rule::exports::solomon::plugin::rule
+    );
 }
 
 /// A driver's record as the host keeps it. Non-finite numbers are dropped here too: the SDK
@@ -49,9 +54,14 @@ pub fn to_wit(r: &MinerRecord) -> wt::MinerRecord {
     wire::to_wit(r.clone())
 }
 
-/// `r` as a rule that reads `fields` receives it: the other fields `none` or empty.
-pub fn to_wit_reading(r: &MinerRecord, fields: Fields) -> wt::MinerRecord {
-    wire::to_wit(fields.project(r))
+/// `r` as a rule that reads `fields` receives it: the other groups `none`.
+pub fn to_wit_reading(r: &MinerRecord, fields: Fields) -> Reading {
+    wire::to_reading(r, fields)
+}
+
+/// A reading back as a record, as the SDK gives it to a rule (groups not sent left empty).
+pub fn from_wit_reading(r: Reading) -> MinerRecord {
+    wire::from_reading(r)
 }
 
 /// A rule's `needs().fields` as the SDK's [`Fields`].
@@ -148,6 +158,26 @@ mod tests {
                 message: "chip above limit".into(),
                 severity: "critical".into(),
             }],
+        }
+    }
+
+    /// For every set of groups a rule can read, the reading carries exactly what
+    /// `Fields::project` keeps of the record: the groups read, and nothing else.
+    #[test]
+    fn a_reading_carries_the_groups_read_and_only_those() {
+        let r = full();
+        for bits in 0u32..(1 << Fields::GROUPS.len()) {
+            let fields = Fields::GROUPS
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .fold(Fields::NONE, |f, (_, g)| f | g);
+            assert_eq!(
+                from_wit_reading(to_wit_reading(&r, fields)),
+                fields.project(&r),
+                "{:?}",
+                fields.names()
+            );
         }
     }
 
