@@ -54,15 +54,26 @@ async fn run_honours_the_config_file_and_exits_cleanly_on_sigterm() {
     assert!(names.contains(&"rule-overheat"), "{names:?}");
     assert!(names.contains(&"driver-axeos"), "{names:?}");
 
-    // Polling, drivers and rules run on the configured number of threads of their own.
+    // Polling, drivers and rules run on the configured number of threads of their own, at a
+    // lower priority than the threads serving the API.
     #[cfg(target_os = "linux")]
     {
-        let poll_threads = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+        let poll_nices: Vec<i64> = std::fs::read_dir(format!("/proc/{}/task", child.id()))
             .expect("the process's threads")
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .filter(|name| name.trim() == "solomon-poll")
-            .count();
-        assert_eq!(poll_threads, 3, "threads named solomon-poll");
+            .filter_map(|t| {
+                let dir = t.ok()?.path();
+                let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+                let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+                // Field 19 (nice), counted after the parenthesised name (field 2).
+                let nice = stat.rsplit_once(')')?.1.split_whitespace().nth(16)?;
+                (name.trim() == "solomon-poll").then(|| nice.parse().ok())?
+            })
+            .collect();
+        assert_eq!(
+            poll_nices,
+            [5, 5, 5],
+            "nice values of the solomon-poll threads"
+        );
     }
 
     let pid = child.id().to_string();
