@@ -160,13 +160,15 @@ pub async fn serve_daemon_until(
     // work thousands of times a second (a poll to a driver instance, its record to the rules),
     // and on one thread a hand-over is a queue push where across threads it is a futex wake.
     // The API keeps the caller's runtime, so 100 WebSocket clients never wait on a poll.
-    let polling = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(p.poll_threads.max(1))
-        .thread_name("solomon-poll")
-        .on_thread_start(mark_polling_thread)
-        .enable_all()
-        .build()
-        .context("cannot start the polling threads")?;
+    let polling = PollingRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(p.poll_threads.max(1))
+            .thread_name("solomon-poll")
+            .on_thread_start(mark_polling_thread)
+            .enable_all()
+            .build()
+            .context("cannot start the polling threads")?,
+    ));
     let runtime = {
         let _on = polling.enter();
         Runtime::new(config, services)?
@@ -294,7 +296,7 @@ pub async fn serve_daemon_until(
         Err(_) => tracing::warn!("shutdown took longer than {SHUTDOWN_LIMIT:?}; exiting anyway"),
     }
     // Only idle plugin instances are left on it (and whatever overran the limit).
-    polling.shutdown_background();
+    drop(polling);
     flushed.context("flushing the database at shutdown")?;
     tracing::info!("stopped");
     Ok(())
@@ -316,6 +318,25 @@ async fn prune_periodically(storage: Arc<Storage>) {
             ),
             Ok(Err(e)) => tracing::error!("retention failed: {e}"),
             Err(e) => tracing::error!("retention task failed: {e}"),
+        }
+    }
+}
+
+/// The polling threads' runtime. A tokio runtime must not be dropped inside another's async
+/// context, and the daemon's future can end at any `?`: dropping this stops it without
+/// waiting instead.
+struct PollingRuntime(Option<tokio::runtime::Runtime>);
+
+impl PollingRuntime {
+    fn enter(&self) -> Option<tokio::runtime::EnterGuard<'_>> {
+        self.0.as_ref().map(tokio::runtime::Runtime::enter)
+    }
+}
+
+impl Drop for PollingRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
         }
     }
 }

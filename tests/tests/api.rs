@@ -808,3 +808,26 @@ async fn shipped_rules_report_overheat_offline_block_new_best_and_pool_change() 
     }
     d.stop().await;
 }
+
+/// A listen address already taken is an error that names it, returned after the polling
+/// threads were started: they are stopped, not dropped in the middle of an async context.
+#[tokio::test]
+async fn a_taken_listen_address_is_a_clear_error() {
+    use solomon_host::daemon::{Settings, open_storage, serve_daemon_until};
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = open_storage(dir.path(), &Default::default()).expect("storage");
+    let settings = Settings::new(addr, dir.path().to_path_buf(), 1, vec![TOKEN.into()]);
+    let served = tokio::time::timeout(
+        Duration::from_secs(60),
+        serve_daemon_until(settings, storage, std::future::pending()),
+    )
+    .await
+    .expect("returns at once");
+    let e = served.expect_err("the address is taken");
+    assert!(
+        format!("{e:#}").contains(&format!("cannot listen on {addr}")),
+        "{e:#}"
+    );
+}
