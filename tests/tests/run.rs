@@ -55,7 +55,8 @@ async fn run_honours_the_config_file_and_exits_cleanly_on_sigterm() {
     assert!(names.contains(&"driver-axeos"), "{names:?}");
 
     // Polling, drivers and rules run on the configured number of threads of their own, at a
-    // lower priority than the threads serving the API.
+    // lower priority than the threads serving the API. (Blocking-pool threads of that runtime
+    // would share the name; with no miner configured, nothing there starts one.)
     #[cfg(target_os = "linux")]
     {
         let poll_nices: Vec<i64> = std::fs::read_dir(format!("/proc/{}/task", child.id()))
