@@ -341,25 +341,17 @@ impl Drop for PollingRuntime {
     }
 }
 
-thread_local! {
-    static ON_POLLING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// True on the daemon's polling threads. What they publish to WebSocket clients is handed to
-/// a task on the serving threads, which wakes the clients' tasks where they run.
-pub fn on_polling_thread() -> bool {
-    ON_POLLING_THREAD.get()
-}
-
 /// How much lower the polling threads' priority is than the API's (a nice value).
 pub const POLL_NICENESS: i32 = 5;
 
-/// Marks the calling thread as one of the daemon's polling threads, and lowers its priority
-/// by [`POLL_NICENESS`]: polling is throughput work that can wait a few milliseconds for a
-/// core, while a WebSocket client waits on every message (alternated at 10,000 miners and 100
-/// clients: p50 store write -> client 3.0 and 3.0 ms with it, 3.4 and 3.6 without).
-pub(crate) fn mark_polling_thread() {
-    ON_POLLING_THREAD.set(true);
+/// Sets up each polling thread: what it publishes to WebSocket clients goes out from the
+/// serving threads ([`crate::hub::publish_through_flusher_on_this_thread`]), and its
+/// priority is lowered by [`POLL_NICENESS`]: polling is throughput work that can wait a few
+/// milliseconds for a core, while a WebSocket client waits on every message (alternated at
+/// 10,000 miners and 100 clients: p50 store write -> client 3.0 and 3.0 ms with it, 3.4 and
+/// 3.6 without).
+fn mark_polling_thread() {
+    crate::hub::publish_through_flusher_on_this_thread();
     #[cfg(target_os = "linux")]
     {
         // SAFETY: setpriority reads its arguments only; `0` names the calling thread (Linux

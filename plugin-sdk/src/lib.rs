@@ -41,7 +41,7 @@ pub mod cgminer;
 pub mod fields;
 pub mod json;
 pub mod lenient;
-pub mod reading;
+mod reading;
 pub mod record;
 pub mod rule_config;
 pub mod units;
