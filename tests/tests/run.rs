@@ -6,6 +6,19 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The daemon under test, killed if the test fails before stopping it: left running, it
+/// would hold the test's address and answer the next run in place of its own daemon.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[tokio::test]
 async fn run_honours_the_config_file_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -19,19 +32,21 @@ async fn run_honours_the_config_file_and_exits_cleanly_on_sigterm() {
         ),
     )
     .expect("write config");
-    let mut child = Command::new(solomon_bin())
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start solomon run");
+    let mut child = KillOnDrop(
+        Command::new(solomon_bin())
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start solomon run"),
+    );
 
     // Ready once the plugins are compiled (a debug build compiles them slowly).
     let start = Instant::now();
     while !is_ready(addr).await {
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = child.0.try_wait() {
             panic!("solomon run exited early: {status}");
         }
         assert!(
@@ -59,7 +74,7 @@ async fn run_honours_the_config_file_and_exits_cleanly_on_sigterm() {
     // would share the name; with no miner configured, nothing there starts one.)
     #[cfg(target_os = "linux")]
     {
-        let poll_nices: Vec<i64> = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+        let poll_nices: Vec<i64> = std::fs::read_dir(format!("/proc/{}/task", child.0.id()))
             .expect("the process's threads")
             .filter_map(|t| {
                 let dir = t.ok()?.path();
@@ -77,7 +92,7 @@ async fn run_honours_the_config_file_and_exits_cleanly_on_sigterm() {
         );
     }
 
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     let sent = Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -85,7 +100,7 @@ async fn run_honours_the_config_file_and_exits_cleanly_on_sigterm() {
     assert!(sent.success());
     let stopped = Instant::now();
     let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
+        if let Some(s) = child.0.try_wait().expect("wait") {
             break s;
         }
         assert!(
