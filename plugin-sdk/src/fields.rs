@@ -178,6 +178,68 @@ impl Fields {
             },
         }
     }
+
+    /// Whether a rule reading this set would see `a` and `b` alike: the same `state`, `make`
+    /// and fields of every group in the set (`id` and `ts_ms` aside). The same as comparing
+    /// the two [`Fields::project`]ions without their timestamps, without copying either; the
+    /// host asks it of every sample for each steady rule
+    /// ([`crate::rule::Rule::STEADY`]).
+    pub fn agree(self, a: &MinerRecord, b: &MinerRecord) -> bool {
+        let has = |g: Fields| self.contains(g);
+        let group = |g: Fields, same: &dyn Fn() -> bool| !has(g) || same();
+        a.state == b.state
+            && a.make == b.make
+            && group(Fields::IDENTITY, &|| {
+                (&a.host, &a.mac, &a.hostname, &a.model) == (&b.host, &b.mac, &b.hostname, &b.model)
+                    && (&a.chip, &a.firmware, &a.firmware_version, &a.driver)
+                        == (&b.chip, &b.firmware, &b.firmware_version, &b.driver)
+            })
+            && group(Fields::HASHRATE, &|| {
+                (a.uptime_s, a.hashrate_hs, a.expected_hashrate_hs)
+                    == (b.uptime_s, b.hashrate_hs, b.expected_hashrate_hs)
+                    && a.hashrate_avg_hs == b.hashrate_avg_hs
+            })
+            && group(Fields::TEMPERATURES, &|| {
+                (a.temp_c, a.temp_max_c, a.vr_temp_c, a.env_temp_c)
+                    == (b.temp_c, b.temp_max_c, b.vr_temp_c, b.env_temp_c)
+            })
+            && group(Fields::FANS, &|| a.fans == b.fans)
+            && group(Fields::POWER, &|| {
+                (a.power_w, a.efficiency_j_th, a.input_voltage_v)
+                    == (b.power_w, b.efficiency_j_th, b.input_voltage_v)
+                    && (a.input_current_a, a.core_voltage_mv, a.frequency_mhz)
+                        == (b.input_current_a, b.core_voltage_mv, b.frequency_mhz)
+            })
+            && group(Fields::BOARDS, &|| a.boards == b.boards)
+            && group(Fields::SHARES, &|| {
+                (
+                    a.shares_accepted,
+                    a.shares_rejected,
+                    a.shares_stale,
+                    a.hw_error_pct,
+                ) == (
+                    b.shares_accepted,
+                    b.shares_rejected,
+                    b.shares_stale,
+                    b.hw_error_pct,
+                )
+            })
+            && group(Fields::DIFFICULTY, &|| {
+                (
+                    a.best_diff,
+                    a.best_session_diff,
+                    a.pool_difficulty,
+                    a.network_difficulty,
+                ) == (
+                    b.best_diff,
+                    b.best_session_diff,
+                    b.pool_difficulty,
+                    b.network_difficulty,
+                ) && (a.block_height, a.blocks_found) == (b.block_height, b.blocks_found)
+            })
+            && group(Fields::POOLS, &|| a.pools == b.pools)
+            && group(Fields::ERRORS, &|| a.errors == b.errors)
+    }
 }
 
 /// Conversions between [`Fields`] and the `record-fields` flags of a bindings module (the
@@ -273,6 +335,108 @@ mod tests {
             (None, None, None, None)
         );
         assert!(p.pools.is_empty() && p.firmware.is_none());
+    }
+
+    /// `agree` is `project` compared without timestamps, for every set of groups and a
+    /// change in any one field of the record.
+    #[test]
+    fn two_records_agree_through_a_set_as_their_projections_do() {
+        let base = MinerRecord {
+            mac: Some("aa:bb".into()),
+            hostname: Some("bitaxe".into()),
+            chip: Some("BM1370".into()),
+            firmware_version: Some("2.4.1".into()),
+            driver: "driver-axeos".into(),
+            uptime_s: Some(100),
+            hashrate_avg_hs: [("1m".to_string(), 1e12)].into(),
+            expected_hashrate_hs: Some(1.1e12),
+            temp_max_c: Some(65.0),
+            vr_temp_c: Some(70.0),
+            env_temp_c: Some(25.0),
+            efficiency_j_th: Some(15.0),
+            input_voltage_v: Some(5.1),
+            input_current_a: Some(3.0),
+            core_voltage_mv: Some(1200.0),
+            frequency_mhz: Some(525.0),
+            boards: vec![crate::Board::default()],
+            shares_rejected: Some(1),
+            shares_stale: Some(0),
+            hw_error_pct: Some(0.1),
+            best_session_diff: Some(1e6),
+            pool_difficulty: Some(1e3),
+            network_difficulty: Some(1e14),
+            block_height: Some(900_000),
+            blocks_found: Some(0),
+            errors: vec![crate::MinerError::default()],
+            ..full()
+        };
+        // One change per field, each in one group (or in none: `state` and `make`).
+        let changes: Vec<fn(&mut MinerRecord)> = vec![
+            |r| r.host.push('x'),
+            |r| r.mac = None,
+            |r| r.hostname = None,
+            |r| r.model = None,
+            |r| r.chip = None,
+            |r| r.firmware = None,
+            |r| r.firmware_version = None,
+            |r| r.driver.push('x'),
+            |r| r.uptime_s = Some(101),
+            |r| r.hashrate_hs = Some(2e12),
+            |r| _ = r.hashrate_avg_hs.insert("1m".into(), 2e12),
+            |r| r.expected_hashrate_hs = None,
+            |r| r.temp_c = Some(61.0),
+            |r| r.temp_max_c = None,
+            |r| r.vr_temp_c = None,
+            |r| r.env_temp_c = None,
+            |r| r.fans[0].rpm = Some(0.0),
+            |r| r.power_w = Some(16.0),
+            |r| r.efficiency_j_th = None,
+            |r| r.input_voltage_v = None,
+            |r| r.input_current_a = None,
+            |r| r.core_voltage_mv = None,
+            |r| r.frequency_mhz = None,
+            |r| r.boards[0].chips = Some(1),
+            |r| r.shares_accepted = Some(4),
+            |r| r.shares_rejected = Some(2),
+            |r| r.shares_stale = None,
+            |r| r.hw_error_pct = None,
+            |r| r.best_diff = Some(5e9),
+            |r| r.best_session_diff = None,
+            |r| r.pool_difficulty = None,
+            |r| r.network_difficulty = None,
+            |r| r.block_height = Some(900_001),
+            |r| r.blocks_found = Some(1),
+            |r| r.pools[0].accepted = Some(9),
+            |r| r.errors.clear(),
+            |r| r.state = MinerState::Idle,
+            |r| r.make.push('x'),
+        ];
+        for bits in 0..1u16 << 10 {
+            let set = Fields(bits);
+            let later = MinerRecord {
+                ts_ms: base.ts_ms + 5000,
+                ..base.clone()
+            };
+            assert!(
+                set.agree(&base, &later),
+                "{:?}: only the time differs",
+                set.names()
+            );
+            for change in &changes {
+                let mut b = later.clone();
+                change(&mut b);
+                let projected = |r: &MinerRecord| MinerRecord {
+                    ts_ms: 0,
+                    ..set.project(r)
+                };
+                assert_eq!(
+                    set.agree(&base, &b),
+                    projected(&base) == projected(&b),
+                    "{:?}: {b:?}",
+                    set.names()
+                );
+            }
+        }
     }
 
     #[test]

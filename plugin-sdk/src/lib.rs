@@ -62,7 +62,7 @@ pub use fields::Fields;
 pub use record::{Board, Fan, MinerError, MinerRecord, MinerState, Pool};
 
 /// The WIT package version this SDK implements.
-pub const API_VERSION: &str = "0.4.0";
+pub const API_VERSION: &str = "0.5.0";
 
 /// Name, version and description a plugin declares.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -160,6 +160,14 @@ pub trait Rule {
     /// field, costs the most to copy in for every event. `id`, `make`, `state` and `ts_ms` are
     /// always there.
     const READS: Fields = Fields::ALL;
+    /// Whether a quiet miner stays quiet while nothing the rule reads changes: after this
+    /// rule's verdict on a miner raised no firing alert, a [`EventKind::Sample`] whose current
+    /// record agrees with the previous one ([`Fields::agree`] over [`Rule::READS`]) would
+    /// again raise none, and change nothing in [`crate::host::state`] that a later verdict
+    /// depends on. Say `true` and the host skips such samples: in a healthy fleet most
+    /// samples of most rules. Leave it `false` for a rule that counts samples (a
+    /// [`streak`]), keeps time windows, or reads the clock or the history.
+    const STEADY: bool = false;
     /// Judges one event.
     fn evaluate(event: &Event) -> Result<Vec<Alert>, String>;
     /// The name and version the host knows the rule by; by default the crate's. Override it
@@ -252,6 +260,7 @@ macro_rules! register_rule {
                 $crate::rule::bindings::exports::solomon::plugin::rule::RuleNeeds {
                     previous: <$rule as $crate::rule::Rule>::READS_PREVIOUS,
                     fields: $crate::rule::__glue::fields::<$rule>(),
+                    steady: <$rule as $crate::rule::Rule>::STEADY,
                 }
             }
             fn evaluate(

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::steady::Quiet;
 use super::verdict::{AlertView, apply};
 use super::{AlertConfig, RuleEvent, RuleEventKind};
 
@@ -25,6 +26,8 @@ pub struct EngineStats {
     pub evaluations: std::sync::atomic::AtomicU64,
     /// Evaluations that failed (a trap, or the rule's own error).
     pub failures: std::sync::atomic::AtomicU64,
+    /// Events a steady rule was spared: unchanged samples of miners it judged quiet.
+    pub spared: std::sync::atomic::AtomicU64,
 }
 
 /// Events are spread over this many engine tasks by miner: one miner's events stay in order
@@ -172,6 +175,7 @@ async fn run(
     engine: Arc<Engine>,
 ) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
+    let mut quiet = Quiet::default();
     loop {
         tokio::select! {
             n = rx.recv_many(&mut batch, BATCH_MAX) => {
@@ -186,19 +190,19 @@ async fn run(
                         _ => break,
                     }
                 }
-                engine.evaluate(&batch).await;
+                engine.evaluate(&batch, &mut quiet).await;
                 batch.clear();
             }
             _ = &mut stop => {
                 while let Ok(ev) = rx.try_recv() {
                     batch.push(ev);
                     if batch.len() == BATCH_MAX {
-                        engine.evaluate(&batch).await;
+                        engine.evaluate(&batch, &mut quiet).await;
                         batch.clear();
                     }
                 }
                 if !batch.is_empty() {
-                    engine.evaluate(&batch).await;
+                    engine.evaluate(&batch, &mut quiet).await;
                 }
                 return;
             }
@@ -248,6 +252,15 @@ impl<'a> Forms<'a> {
         }
     }
 
+    /// The events at `picked` only, in this form (not shared: each steady rule is spared
+    /// different samples).
+    fn some(&self, with_previous: bool, fields: Fields, picked: &[usize]) -> Arc<[Event]> {
+        picked
+            .iter()
+            .map(|&i| wit_event(&self.batch[i], with_previous, fields))
+            .collect()
+    }
+
     fn get(&mut self, with_previous: bool, fields: Fields) -> Arc<[Event]> {
         let key = (with_previous, fields);
         if let Some((_, events)) = self.made.iter().find(|(k, _)| *k == key) {
@@ -265,7 +278,7 @@ impl<'a> Forms<'a> {
 
 impl Engine {
     /// Runs every rule on a batch of events and applies their verdicts.
-    async fn evaluate(&self, batch: &[RuleEvent]) {
+    async fn evaluate(&self, batch: &[RuleEvent], quiet: &mut Quiet) {
         // Every rule at once (each plugin has its own instances), verdicts applied in rule
         // order afterwards: a rule still sees each miner's events in order. One snapshot of
         // the rules per batch: a rule reloaded meanwhile judges the next batch, never this one
@@ -276,20 +289,49 @@ impl Engine {
         }
         let mut forms = Forms::new(batch);
         let no_config: Arc<str> = Arc::from("{}");
-        let calls: Vec<_> = rules
+        // Which events each rule judges: a steady rule is spared some (`steady`).
+        let picks: Vec<Vec<usize>> = rules
             .iter()
             .map(|rule| {
+                quiet
+                    .events_for(rule, batch)
+                    .unwrap_or_else(|| (0..batch.len()).collect())
+            })
+            .collect();
+        let calls: Vec<_> = rules
+            .iter()
+            .zip(&picks)
+            .map(|(rule, picked)| {
                 let meta = rule.meta();
                 let config = self.rule_configs.get(&meta.name).unwrap_or(&no_config);
-                rule.evaluate(forms.get(meta.reads_previous, meta.reads), config.clone())
+                let events = if picked.len() == batch.len() {
+                    forms.get(meta.reads_previous, meta.reads)
+                } else {
+                    forms.some(meta.reads_previous, meta.reads, picked)
+                };
+                async move {
+                    if events.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    rule.evaluate(events, config.clone()).await
+                }
             })
             .collect();
         let verdicts = futures_util::future::join_all(calls).await;
-        for (rule, verdicts) in rules.iter().zip(verdicts) {
+        for ((rule, picked), verdicts) in rules.iter().zip(&picks).zip(verdicts) {
             let name = &rule.meta().name;
+            let spared = (batch.len() - picked.len()) as u64;
+            self.stats
+                .spared
+                .fetch_add(spared, std::sync::atomic::Ordering::Relaxed);
+            let events = picked.iter().map(|&i| &batch[i]);
             match verdicts {
                 Ok(verdicts) => {
-                    for (ev, verdict) in batch.iter().zip(verdicts) {
+                    for (ev, verdict) in events.zip(verdicts) {
+                        let calm = verdict
+                            .as_ref()
+                            .is_ok_and(|alerts| alerts.iter().all(|a| !a.firing));
+                        quiet.judged(rule, &ev.miner, calm);
                         self.apply_verdict(name, ev, verdict);
                     }
                 }
@@ -300,7 +342,10 @@ impl Engine {
                 // and the plugin's other instance takes the next batch.
                 Err(e) => {
                     use std::sync::atomic::Ordering::Relaxed;
-                    let n = batch.len() as u64;
+                    for ev in events {
+                        quiet.judged(rule, &ev.miner, false);
+                    }
+                    let n = picked.len() as u64;
                     self.stats.evaluations.fetch_add(n, Relaxed);
                     self.stats.failures.fetch_add(n, Relaxed);
                     tracing::warn!(rule = %name, events = n, "rule call failed for a batch: {e}");

@@ -9,6 +9,7 @@
 
 mod engine;
 pub mod lifecycle;
+mod steady;
 mod verdict;
 
 pub use engine::{AlertEngine, EngineStats, EngineStopped, EventSender};

@@ -64,6 +64,10 @@ pub struct PluginMeta {
     /// the contract's group names.
     #[serde(serialize_with = "field_names")]
     pub reads: solomon_plugin_sdk::Fields,
+    /// A rule that promised to stay quiet while what it reads does not change
+    /// (`needs().steady`): the engine skips its unchanged samples after a quiet verdict.
+    /// False for drivers.
+    pub steady: bool,
 }
 
 fn field_names<S: serde::Serializer>(

@@ -30,6 +30,8 @@ struct BlockFound;
 
 impl Rule for BlockFound {
     const READS: Fields = Fields::DIFFICULTY;
+    // It compares the record with the previous one: the same record twice finds nothing.
+    const STEADY: bool = true;
     fn description() -> &'static str {
         "A block found: the block counter rises or a share meets the network difficulty"
     }

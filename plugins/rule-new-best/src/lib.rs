@@ -38,6 +38,8 @@ struct NewBest;
 
 impl Rule for NewBest {
     const READS: Fields = Fields::DIFFICULTY;
+    // An unchanged best beats nothing, and the bests it keeps stay as they are.
+    const STEADY: bool = true;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 

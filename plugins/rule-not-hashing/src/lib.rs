@@ -30,6 +30,8 @@ struct NotHashing;
 
 impl Rule for NotHashing {
     const READS: Fields = Fields::HASHRATE.and(Fields::ERRORS);
+    // Its verdict is a function of the record it reads, and it keeps no state.
+    const STEADY: bool = true;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 

@@ -12,6 +12,8 @@ struct Offline;
 
 impl Rule for Offline {
     const READS: Fields = Fields::NONE;
+    // Its verdict is the miner's state: the same state, the same verdict.
+    const STEADY: bool = true;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 

@@ -51,6 +51,8 @@ struct Overheat;
 
 impl Rule for Overheat {
     const READS: Fields = Fields::TEMPERATURES;
+    // Unchanged temperatures under the limit stay under it, and it keeps no state.
+    const STEADY: bool = true;
     fn description() -> &'static str {
         "Chip or voltage regulator above its temperature limit (per-family defaults)"
     }

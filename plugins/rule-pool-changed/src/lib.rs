@@ -34,6 +34,8 @@ struct PoolChanged;
 
 impl Rule for PoolChanged {
     const READS: Fields = Fields::POOLS;
+    // The pool it learnt is written once; the same pools against it, the same verdict.
+    const STEADY: bool = true;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 

@@ -1,5 +1,5 @@
 // The body of rule-count, shared by both versions (rule-count-v2 includes this file; each
-// crate sets `FIRES`, `READS_PREVIOUS` and `READS`). Both call themselves `rule-count`, so they share plugin state and a
+// crate sets `FIRES`, `HOT_C`, `READS_PREVIOUS`, `READS` and `STEADY`). Both call themselves `rule-count`, so they share plugin state and a
 // reload swaps one for the other.
 
 use solomon_plugin_sdk::{Fields, PluginInfo};
@@ -11,6 +11,7 @@ struct Count;
 impl Rule for Count {
     const READS_PREVIOUS: bool = READS_PREVIOUS;
     const READS: Fields = READS;
+    const STEADY: bool = STEADY;
 
     fn description() -> &'static str {
         "Counts events per miner (test fixture)"
@@ -55,7 +56,8 @@ impl Rule for Count {
         Ok(if FIRES {
             vec![Alert::new("v2", Severity::Info, format!("v2 after {n} events"), true)]
         } else {
-            Vec::new()
+            let hot = current.and_then(|r| r.temp_c).is_some_and(|t| t > HOT_C);
+            vec![Alert::new("hot", Severity::Warning, format!("after {n} events"), hot)]
         })
     }
 }

@@ -26,6 +26,7 @@ impl Guest for Short {
         RuleNeeds {
             previous: false,
             fields: RecordFields::empty(),
+            steady: false,
         }
     }
 

@@ -26,6 +26,7 @@ impl Guest for Sneaky {
         exports::solomon::plugin::rule::RuleNeeds {
             previous: false,
             fields: solomon::plugin::types::RecordFields::empty(),
+            steady: false,
         }
     }
 
