@@ -11,7 +11,7 @@
 
 use super::{RuleEvent, RuleEventKind};
 use crate::runtime::Plugin;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 /// Most steady rules tracked at once; a steady rule beyond them is sent every event.
@@ -58,27 +58,30 @@ impl Quiet {
 
     /// The positions in `batch` of the events `rule` must judge, or `None` for all of them:
     /// every event but the samples that agree with their previous record in what the rule
-    /// reads, of miners it last judged quiet. Once a miner's event is judged in this batch,
-    /// its later ones are too: that verdict is not known yet.
+    /// reads, of miners it last judged quiet. A miner whose event is judged is no longer
+    /// marked quiet until that verdict is noted, so its later events in the batch are judged
+    /// too.
     pub fn events_for(&mut self, rule: &Arc<Plugin>, batch: &[RuleEvent]) -> Option<Vec<usize>> {
         let meta = rule.meta();
         if !meta.steady {
             return None;
         }
         let bit = self.slot(rule)?;
-        let mut judged: HashSet<&str> = HashSet::new();
         let mut picked = Vec::with_capacity(batch.len());
         for (i, ev) in batch.iter().enumerate() {
-            let spared = matches!(ev.kind, RuleEventKind::Sample)
-                && !judged.contains(ev.miner.as_str())
-                && self.miners.get(&ev.miner).is_some_and(|m| m & bit != 0)
+            let unchanged = matches!(ev.kind, RuleEventKind::Sample)
                 && match (&ev.previous, &ev.current) {
                     (Some(p), Some(c)) => meta.reads.agree(&p.record, &c.record),
                     _ => false,
                 };
-            if !spared {
-                judged.insert(&ev.miner);
-                picked.push(i);
+            let marks = self.miners.get_mut(ev.miner.as_str());
+            match marks {
+                Some(m) if unchanged && *m & bit != 0 => {}
+                Some(m) => {
+                    *m &= !bit;
+                    picked.push(i);
+                }
+                None => picked.push(i),
             }
         }
         (picked.len() < batch.len()).then_some(picked)
