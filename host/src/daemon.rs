@@ -266,6 +266,7 @@ pub async fn serve_daemon_until(
             channels: args.alerts.notify.iter().map(|c| c.view()).collect(),
             stats: notifier.stats(),
         }),
+        rules: Some(engine.stats().clone()),
     });
     let retention = tokio::spawn(prune_periodically(storage.clone()));
     let server_early = tokio::select! {

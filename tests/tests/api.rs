@@ -467,12 +467,18 @@ async fn metrics_parse_as_prometheus_text() {
             .iter()
             .find(|s| s.metric == "solomon_miner_connections_kept")
             .map(|s| matches!(s.value, prometheus_parse::Value::Gauge(v) if v == 1.0));
-        if hashing == 2 && kept == Some(true) {
+        // And a second sample of each, unchanged for rule-offline at least.
+        let spared = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == "solomon_rule_events_spared_total")
+            .is_some_and(|s| matches!(s.value, prometheus_parse::Value::Counter(v) if v > 0.0));
+        if hashing == 2 && kept == Some(true) && spared {
             break scrape;
         }
         assert!(
             start.elapsed() < Duration::from_secs(10),
-            "never both miners with one kept connection: {}",
+            "never both miners with one kept connection and a spared rule event: {}",
             r.body
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -510,6 +516,8 @@ async fn metrics_parse_as_prometheus_text() {
     );
     assert!(value("solomon_polls_total", None).is_some_and(|v| v >= 2.0));
     assert!(value("solomon_plugin_calls_total", None).is_some());
+    assert!(value("solomon_rule_evaluations_total", None).is_some_and(|v| v >= 9.0));
+    assert_eq!(value("solomon_rule_failures_total", None), Some(0.0));
     assert_eq!(value("solomon_ws_clients", None), Some(1.0));
     assert_eq!(value("solomon_ws_subscriptions", None), Some(2.0));
     assert!(value("solomon_db_size_bytes", None).is_some_and(|b| b > 0.0));

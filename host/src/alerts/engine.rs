@@ -140,7 +140,7 @@ impl AlertEngine {
     }
 
     /// The counters.
-    pub fn stats(&self) -> &EngineStats {
+    pub fn stats(&self) -> &Arc<EngineStats> {
         &self.stats
     }
 

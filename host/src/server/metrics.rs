@@ -220,6 +220,29 @@ impl Collector for Live {
                 }
             }
         }
+        if let Some(rules) = state.ready().and_then(|r| r.rules) {
+            use std::sync::atomic::Ordering::Relaxed;
+            let rule_counters = [
+                (
+                    "solomon_rule_evaluations",
+                    "Events judged by a rule (one per rule per event)",
+                    &rules.evaluations,
+                ),
+                (
+                    "solomon_rule_failures",
+                    "Rule evaluations that failed (a trap or the rule's own error)",
+                    &rules.failures,
+                ),
+                (
+                    "solomon_rule_events_spared",
+                    "Unchanged samples of quiet miners not sent to a steady rule",
+                    &rules.spared,
+                ),
+            ];
+            for (name, help, n) in rule_counters {
+                counter(&mut enc, name, help, n.load(Relaxed))?;
+            }
+        }
         if let Some(kept) = state.ready().and_then(|r| r.connections) {
             gauge(
                 &mut enc,

@@ -59,6 +59,8 @@ pub struct Ready {
     pub connections: Option<Arc<crate::net::IdleConnections>>,
     /// The notification channels and their sender's counters.
     pub notify: Option<notify::NotifyState>,
+    /// The alert engine's counters, when this daemon judges rules.
+    pub rules: Option<Arc<crate::alerts::EngineStats>>,
 }
 
 struct Inner {
