@@ -496,15 +496,7 @@ mod tests {
         let mut rx = hub.subscribe();
         update(&hub, &store, "a");
         update(&hub, &store, "b"); // inside the window: the flusher sends it
-        let mut got = Vec::new();
-        for _ in 0..2 {
-            let ev = tokio::time::timeout(Duration::from_secs(2), rx.recv())
-                .await
-                .expect("a rows message")
-                .expect("open");
-            got.extend(ids(&ev));
-        }
-        assert_eq!(got, ["a", "b"]);
+        assert_eq!(rows_received(&mut rx, 2).await, ["a", "b"]);
         // The flusher now waits for rows; dropping the hub must end it, or its handle on the
         // ring would keep every connection's receiver open.
         drop(hub);
@@ -531,15 +523,20 @@ mod tests {
         .join()
         .expect("publishing thread");
         assert_eq!(sent_at_once, 0, "nothing sent from the publishing thread");
+        assert_eq!(rows_received(&mut rx, 2).await, ["a", "b"]);
+    }
+
+    /// The ids of the first `n` rows `rx` receives, in whichever messages they come.
+    async fn rows_received(rx: &mut broadcast::Receiver<Arc<Event>>, n: usize) -> Vec<String> {
         let mut got = Vec::new();
-        while got.len() < 2 {
+        while got.len() < n {
             let ev = tokio::time::timeout(Duration::from_secs(2), rx.recv())
                 .await
-                .expect("rows through the flusher")
+                .expect("a rows message")
                 .expect("open");
             got.extend(ids(&ev));
         }
-        assert_eq!(got, ["a", "b"]);
+        got
     }
 
     #[test]

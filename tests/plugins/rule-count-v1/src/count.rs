@@ -1,6 +1,6 @@
-// The body of rule-count, shared by both versions (rule-count-v2 includes this file; each
-// crate sets `FIRES`, `HOT_C`, `READS_PREVIOUS`, `READS` and `STEADY`). Both call themselves `rule-count`, so they share plugin state and a
-// reload swaps one for the other.
+// The body of rule-count, shared by its crates (rule-count-v2 and rule-count-steady include
+// this file; each crate sets `FIRES`, `HOT_C`, `READS_PREVIOUS`, `READS` and `STEADY`). All
+// call themselves `rule-count`, so they share plugin state and a reload swaps one for another.
 
 use solomon_plugin_sdk::{Fields, PluginInfo};
 use solomon_plugin_sdk::rule::{Alert, Event, Rule};
