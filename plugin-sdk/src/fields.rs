@@ -7,8 +7,9 @@
 
 use crate::MinerRecord;
 
-/// A set of field groups; combine with [`Fields::and`] (usable in a `const`) or `|`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A set of field groups; combine with [`Fields::and`] (usable in a `const`) or `|`. The
+/// default is the empty set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Fields(u16);
 
 impl Fields {
@@ -182,8 +183,7 @@ impl Fields {
     /// Whether a rule reading this set would see `a` and `b` alike: the same `state`, `make`
     /// and fields of every group in the set (`id` and `ts_ms` aside). The same as comparing
     /// the two [`Fields::project`]ions without their timestamps, without copying either; the
-    /// host asks it of every sample for each steady rule
-    /// ([`crate::rule::Rule::STEADY`]).
+    /// host asks it of every sample of a resting rule ([`crate::rest::Rest::holds`]).
     pub fn agree(self, a: &MinerRecord, b: &MinerRecord) -> bool {
         let has = |g: Fields| self.contains(g);
         let group = |g: Fields, same: &dyn Fn() -> bool| !has(g) || same();

@@ -4,7 +4,11 @@
 //! answers with the alerts whose condition it can judge now: `firing: true` while the condition
 //! holds, `firing: false` once it clears. The host owns the lifecycle (dedup, cooldown, mute,
 //! notifications), so a rule can simply report what it sees every time.
+//!
+//! With nothing firing, a verdict may also say how long it stands ([`Verdict::resting`]): the
+//! host then spares the rule the samples that would not change it.
 
+pub use crate::rest::{Bound, Gauge, Rest};
 pub use crate::rule_config::RuleConfig;
 use crate::{Fields, MinerRecord, PluginInfo, Severity};
 use serde_json::Value;
@@ -99,6 +103,42 @@ impl Alert {
     }
 }
 
+/// A rule's answer about one event.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Verdict {
+    /// The alerts whose condition is known now.
+    pub alerts: Vec<Alert>,
+    /// With no alert firing: the samples of this miner that would not change the verdict
+    /// (see [`Rest`]). `None` (the default): the rule is sent every event.
+    pub rest: Option<Rest>,
+}
+
+impl Verdict {
+    /// These alerts, and no promise: the rule is asked again at the next event.
+    pub fn alerts(alerts: Vec<Alert>) -> Verdict {
+        Verdict { alerts, rest: None }
+    }
+
+    /// Adds the promise that, until a sample breaks `rest`, this miner's verdict stands: no
+    /// alert firing, and nothing in [`crate::host::state`] that a later verdict depends on
+    /// would change. The host ignores it while an alert fires.
+    pub fn resting(mut self, rest: Rest) -> Verdict {
+        self.rest = Some(rest);
+        self
+    }
+
+    /// Whether some alert fires.
+    pub fn firing(&self) -> bool {
+        self.alerts.iter().any(|a| a.firing)
+    }
+}
+
+impl From<Vec<Alert>> for Verdict {
+    fn from(alerts: Vec<Alert>) -> Verdict {
+        Verdict::alerts(alerts)
+    }
+}
+
 /// How many samples in a row `hit` has held for this miner, kept in plugin state under `key`
 /// (0 once it does not): the usual guard against a single noisy sample firing an alert.
 ///
@@ -160,16 +200,10 @@ pub trait Rule {
     /// field, costs the most to copy in for every event. `id`, `make`, `state` and `ts_ms` are
     /// always there.
     const READS: Fields = Fields::ALL;
-    /// Whether a quiet miner stays quiet while nothing the rule reads changes: after this
-    /// rule's verdict on a miner raised no firing alert, a [`EventKind::Sample`] whose current
-    /// record agrees with the previous one ([`Fields::agree`] over [`Rule::READS`]) would
-    /// again raise none, and change nothing in [`crate::host::state`] that a later verdict
-    /// depends on. Say `true` and the host skips such samples: in a healthy fleet most
-    /// samples of most rules. Leave it `false` for a rule that counts samples (a
-    /// [`streak`]), keeps time windows, or reads the clock or the history.
-    const STEADY: bool = false;
-    /// Judges one event.
-    fn evaluate(event: &Event) -> Result<Vec<Alert>, String>;
+    /// Judges one event. A verdict with nothing firing may rest ([`Verdict::resting`]): in a
+    /// healthy fleet that spares the rule most samples. Give no rest while a [`streak`] is
+    /// counting or a window is filling: skipped samples would not count.
+    fn evaluate(event: &Event) -> Result<Verdict, String>;
     /// The name and version the host knows the rule by; by default the crate's. Override it
     /// to keep a rule's identity (its plugin state, its alerts) across a crate rename.
     fn info(from_crate: PluginInfo) -> PluginInfo {
@@ -199,7 +233,7 @@ pub mod __glue {
     pub fn evaluate<R: Rule>(
         events: Vec<wit::Event>,
         config: String,
-    ) -> Vec<Result<Vec<wit::Alert>, String>> {
+    ) -> Vec<Result<wit::Verdict, String>> {
         let config = RuleConfig::parse(&config);
         events
             .into_iter()
@@ -215,9 +249,37 @@ pub mod __glue {
                     current: e.current.map(from_reading),
                     ts_ms: e.ts_ms,
                 };
-                R::evaluate(&event).map(|alerts| alerts.into_iter().map(alert).collect())
+                R::evaluate(&event).map(verdict)
             })
             .collect()
+    }
+
+    fn verdict(v: Verdict) -> wit::Verdict {
+        wit::Verdict {
+            alerts: v.alerts.into_iter().map(alert).collect(),
+            rest: v.rest.map(|r| wit::Rest {
+                changed: super::wire::fields_to_wit(r.changed),
+                bounds: r.bounds.into_iter().map(bound).collect(),
+                until_ms: r.until_ms,
+            }),
+        }
+    }
+
+    fn bound(b: Bound) -> wit::Bound {
+        wit::Bound {
+            gauge: match b.gauge {
+                Gauge::Hashrate => wit::Gauge::Hashrate,
+                Gauge::ExpectedHashrate => wit::Gauge::ExpectedHashrate,
+                Gauge::Temp => wit::Gauge::Temp,
+                Gauge::TempMax => wit::Gauge::TempMax,
+                Gauge::VrTemp => wit::Gauge::VrTemp,
+                Gauge::FanRpmMin => wit::Gauge::FanRpmMin,
+                Gauge::Power => wit::Gauge::Power,
+                Gauge::SharesAccepted => wit::Gauge::SharesAccepted,
+                Gauge::SharesRejected => wit::Gauge::SharesRejected,
+            },
+            within: b.within,
+        }
     }
 
     fn alert(a: Alert) -> wit::Alert {
@@ -260,7 +322,6 @@ macro_rules! register_rule {
                 $crate::rule::bindings::exports::solomon::plugin::rule::RuleNeeds {
                     previous: <$rule as $crate::rule::Rule>::READS_PREVIOUS,
                     fields: $crate::rule::__glue::fields::<$rule>(),
-                    steady: <$rule as $crate::rule::Rule>::STEADY,
                 }
             }
             fn evaluate(
@@ -268,7 +329,7 @@ macro_rules! register_rule {
                 config: ::std::string::String,
             ) -> ::std::vec::Vec<
                 ::core::result::Result<
-                    ::std::vec::Vec<$crate::rule::bindings::exports::solomon::plugin::rule::Alert>,
+                    $crate::rule::bindings::exports::solomon::plugin::rule::Verdict,
                     ::std::string::String,
                 >,
             > {

@@ -472,7 +472,12 @@ async fn metrics_parse_as_prometheus_text() {
             .samples
             .iter()
             .find(|s| s.metric == "solomon_rule_events_spared_total")
-            .is_some_and(|s| matches!(s.value, prometheus_parse::Value::Counter(v) if v > 0.0));
+            .is_some_and(|s| matches!(s.value, prometheus_parse::Value::Counter(v) if v > 0.0))
+            && scrape.samples.iter().any(|s| {
+                s.metric == "solomon_plugin_events_spared_total"
+                    && s.labels.get("plugin") == Some("rule-offline")
+                    && matches!(s.value, prometheus_parse::Value::Counter(v) if v > 0.0)
+            });
         if hashing == 2 && kept == Some(true) && spared {
             break scrape;
         }

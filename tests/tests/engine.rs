@@ -20,6 +20,7 @@ struct Engine {
     storage: Arc<Storage>,
     engine: AlertEngine,
     rule: Arc<Plugin>,
+    rules: Vec<Arc<Plugin>>,
     store: MinerStore,
 }
 
@@ -28,7 +29,30 @@ impl Engine {
         let dir = tempfile::tempdir().expect("tempdir");
         let (storage, runtime) = runtime_on_storage(dir.path());
         let rule = Arc::new(runtime.load(read(rule)).await.expect("loads"));
-        let set = Arc::new(PluginSet::new(vec![rule.clone()], Vec::new()));
+        Engine::judging(dir, storage, vec![rule.clone()], rule)
+    }
+
+    /// An engine judging with every shipped rule; `rule` is rule-offline.
+    async fn shipped() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (storage, runtime) = runtime_on_storage(dir.path());
+        let set = solomon_host::cli::plugins::load_plugin_set(&runtime, &[], &[]).await;
+        let rules = set.rules().to_vec();
+        let offline = rules
+            .iter()
+            .find(|r| r.meta().name == "rule-offline")
+            .cloned()
+            .expect("rule-offline ships");
+        Engine::judging(dir, storage, rules, offline)
+    }
+
+    fn judging(
+        dir: tempfile::TempDir,
+        storage: Arc<Storage>,
+        rules: Vec<Arc<Plugin>>,
+        rule: Arc<Plugin>,
+    ) -> Self {
+        let set = Arc::new(PluginSet::new(rules.clone(), Vec::new()));
         let engine = AlertEngine::start(
             set,
             storage.clone(),
@@ -40,6 +64,7 @@ impl Engine {
             storage,
             engine,
             rule,
+            rules,
             store: MinerStore::new(),
         }
     }
@@ -60,13 +85,26 @@ impl Engine {
             ..Default::default()
         };
         change(&mut record);
+        self.send(miner, previous, record, RuleEventKind::Sample)
+            .await
+    }
+
+    /// Sends `record` as `miner`'s new one, at its `ts_ms` (at least 1).
+    async fn send(
+        &self,
+        miner: &str,
+        previous: Option<solomon_host::state::Snapshot>,
+        record: MinerRecord,
+        kind: RuleEventKind,
+    ) {
+        let ts_ms = record.ts_ms.max(1);
         let current = self.store.set(record);
         let ev = RuleEvent {
             miner: miner.into(),
-            kind: RuleEventKind::Sample,
+            kind,
             previous,
             current: Some(current),
-            ts_ms: 1,
+            ts_ms,
         };
         self.engine.sender().send(ev).await.expect("engine running");
     }
@@ -186,7 +224,7 @@ async fn a_rule_gets_only_the_fields_it_reads() {
 }
 
 #[tokio::test]
-async fn the_shipped_rules_say_whether_they_read_the_previous_record() {
+async fn the_shipped_rules_say_what_they_read() {
     let runtime = Runtime::new(test_config(), HostServices::default()).expect("runtime");
     let set = solomon_host::cli::plugins::load_plugin_set(&runtime, &[], &[]).await;
     let rules_where = |f: fn(&PluginMeta) -> bool| {
@@ -203,19 +241,6 @@ async fn the_shipped_rules_say_whether_they_read_the_previous_record() {
         rules_where(|m| m.reads_previous),
         ["rule-block-found", "rule-overheat"]
     );
-    // Steady: those whose verdict stays quiet while what they read does not change. Those
-    // counting samples or keeping time windows are not.
-    assert_eq!(
-        rules_where(|m| m.steady),
-        [
-            "rule-block-found",
-            "rule-new-best",
-            "rule-not-hashing",
-            "rule-offline",
-            "rule-overheat",
-            "rule-pool-changed"
-        ]
-    );
     assert!(set.drivers().iter().all(|d| !d.meta().reads_previous));
     // And each names the fields it reads: none of them needs the whole record.
     for r in set.rules().iter() {
@@ -229,16 +254,164 @@ async fn the_shipped_rules_say_whether_they_read_the_previous_record() {
     assert_eq!(overheat.map(|r| r.meta().reads), Some(Fields::TEMPERATURES));
 }
 
-/// A steady rule (`Rule::STEADY`) is not sent a sample that agrees with the previous one in
-/// what it reads, once its own last verdict on the miner fired nothing. Every other event
-/// reaches it: a change in what it reads, any sample after a firing verdict. A rule that is
-/// not steady is sent every event.
+/// A healthy Antminer at sample `i`: its readings move a little at every poll, as real
+/// ones do, and its share counters grow.
+fn healthy(i: u64) -> MinerRecord {
+    use solomon_plugin_sdk::{Fan, MinerState, Pool};
+    let wobble = (i % 3) as f64;
+    MinerRecord {
+        id: "s19".into(),
+        make: "Antminer".into(),
+        state: MinerState::Hashing,
+        ts_ms: 1_000_000 + i * 5_000,
+        hashrate_hs: Some(100e12 + wobble * 1e12),
+        expected_hashrate_hs: Some(110e12),
+        temp_c: Some(64.0 + wobble),
+        temp_max_c: Some(70.0 + wobble),
+        fans: (0..2)
+            .map(|index| Fan {
+                index,
+                rpm: Some(5_000.0 + wobble * 30.0),
+                pct: Some(60.0),
+            })
+            .collect(),
+        shares_accepted: Some(1_000 + i * 10),
+        shares_rejected: Some(3),
+        best_diff: Some(2.5e9),
+        blocks_found: Some(0),
+        pools: vec![Pool {
+            url: "stratum+tcp://solo.ckpool.org:3333".into(),
+            user: Some("bc1qme.s19".into()),
+            active: Some(true),
+            accepted: Some(1_000 + i * 10),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// The shipped rules rest on a healthy miner whose readings move at every poll, and each is
+/// woken by the trouble it watches for, and fires: the rests they give are the ones their
+/// verdicts keep.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_steady_rule_is_spared_unchanged_samples_after_a_quiet_verdict() {
+async fn the_shipped_rules_rest_on_a_healthy_miner_and_wake_for_trouble() {
+    let e = Engine::shipped().await;
+    let rules = &e.rules;
+    assert_eq!(rules.len(), 9);
+    let sent = std::cell::Cell::new(0u64);
+    let send = |r: MinerRecord, kind: RuleEventKind| {
+        sent.set(sent.get() + 1);
+        let previous = e.store.get("s19");
+        e.send("s19", previous, r, kind)
+    };
+    let judged = |name: &str| {
+        let r = rules.iter().find(|r| r.meta().name == name).expect(name);
+        (r.stats().judged, r.stats().spared)
+    };
+    let firing = |rule: &str, key: &str| {
+        e.storage
+            .alerts()
+            .get(rule, "s19", key)
+            .expect("read")
+            .is_some_and(|a| a.firing)
+    };
+
+    // One at a time: a miner's events in one batch are all judged, as the verdict on the
+    // first is not known when the batch is sent.
+    for i in 0..6 {
+        send(healthy(i), RuleEventKind::Sample).await;
+        e.settled(sent.get() * 9).await;
+    }
+    // Each judged the first sample only, but rule-pool-changed: the pools' share counters
+    // move at every poll, and it rests only while its field groups stay as they are.
+    for name in [
+        "rule-offline",
+        "rule-not-hashing",
+        "rule-overheat",
+        "rule-fan-failure",
+        "rule-hashrate-drop",
+        "rule-reject-ratio",
+        "rule-new-best",
+        "rule-block-found",
+    ] {
+        assert_eq!(judged(name), (1, 5), "{name}");
+    }
+    assert_eq!(judged("rule-pool-changed"), (6, 0));
+
+    // Hot: rule-overheat is woken and fires at once.
+    let mut r = healthy(6);
+    r.temp_max_c = Some(99.0);
+    send(r, RuleEventKind::Sample).await;
+    e.settled(sent.get() * 9).await;
+    assert_eq!(judged("rule-overheat"), (2, 5));
+    assert!(firing("rule-overheat", "chip"));
+    assert_eq!(judged("rule-fan-failure"), (1, 6), "still resting");
+
+    // A fan stops: rule-fan-failure is woken, counts two samples, fires.
+    for i in 7..9 {
+        let mut r = healthy(i);
+        r.fans[1].rpm = Some(0.0);
+        send(r, RuleEventKind::Sample).await;
+        e.settled(sent.get() * 9).await;
+    }
+    e.settled(sent.get() * 9).await;
+    assert_eq!(judged("rule-fan-failure"), (3, 6));
+    assert!(firing("rule-fan-failure", "fan"));
+
+    // The hashrate falls 35% under the expected: three samples in a row, then it fires.
+    for i in 9..12 {
+        let mut r = healthy(i);
+        r.hashrate_hs = Some(70e12);
+        send(r, RuleEventKind::Sample).await;
+        e.settled(sent.get() * 9).await;
+    }
+    e.settled(sent.get() * 9).await;
+    assert_eq!(judged("rule-hashrate-drop"), (4, 8));
+    assert!(firing("rule-hashrate-drop", "hashrate"));
+    assert_eq!(judged("rule-not-hashing").0, 1, "70 TH/s is hashing");
+
+    // The share counters fall below the window's start (a restart): rule-reject-ratio is
+    // woken to start a new window, then rests again.
+    for i in 12..14 {
+        let mut r = healthy(i);
+        r.shares_accepted = Some(5 + i);
+        send(r, RuleEventKind::Sample).await;
+        e.settled(sent.get() * 9).await;
+    }
+    e.settled(sent.get() * 9).await;
+    assert_eq!(judged("rule-reject-ratio"), (2, 12));
+    // Half an hour later its window is full: it judges it, and rests again.
+    let mut r = healthy(14);
+    r.ts_ms += 31 * 60_000;
+    r.shares_accepted = Some(500);
+    send(r, RuleEventKind::Sample).await;
+    e.settled(sent.get() * 9).await;
+    assert_eq!(judged("rule-reject-ratio"), (3, 12));
+
+    // Offline: a state change, which every rule is sent.
+    let mut r = healthy(15);
+    r.state = solomon_plugin_sdk::MinerState::Offline;
+    let kind = RuleEventKind::StateChange(
+        solomon_plugin_sdk::MinerState::Hashing,
+        solomon_plugin_sdk::MinerState::Offline,
+    );
+    send(r, kind).await;
+    e.settled(sent.get() * 9).await;
+    assert_eq!(judged("rule-offline"), (2, 14));
+    assert!(firing("rule-offline", "offline"));
+    assert_eq!(e.failures(), 0);
+}
+
+/// A resting rule is not sent a sample that keeps the rest of its last verdict on the
+/// miner: the groups it reads unchanged, the power as it was, within 60 s (rule-count's
+/// rest). Every other event reaches it: a change in what it reads, the power, the time, the
+/// state, any sample after a firing verdict. A rule that gives no rest is sent every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resting_rule_is_spared_the_samples_that_keep_its_rest() {
     use solomon_plugin_sdk::MinerState;
     type Change = fn(&mut MinerRecord);
     // Each sample, and how many events rule-count-steady has judged after it.
-    let steps: [(Change, u64, &str); 10] = [
+    let steps: [(Change, u64, &str); 14] = [
         (|_| {}, 1, "the first sample has no previous record"),
         (|_| {}, 1, "unchanged after a quiet verdict: spared"),
         (
@@ -248,31 +421,101 @@ async fn a_steady_rule_is_spared_unchanged_samples_after_a_quiet_verdict() {
         ),
         (|r| r.temp_c = Some(62.0), 2, "a temperature it reads"),
         (|r| r.temp_c = Some(62.0), 2, "spared again"),
-        (|r| r.state = MinerState::Idle, 3, "the state"),
-        (|r| r.temp_c = Some(90.0), 4, "hot: it fires"),
         (
-            |r| r.temp_c = Some(90.0),
+            |r| {
+                r.temp_c = Some(62.0);
+                r.power_w = Some(15.0);
+            },
+            3,
+            "the power, unreported before",
+        ),
+        (
+            |r| {
+                r.temp_c = Some(62.0);
+                r.power_w = Some(15.0);
+            },
+            3,
+            "the same power",
+        ),
+        (
+            |r| {
+                r.temp_c = Some(62.0);
+                r.power_w = Some(16.0);
+            },
+            4,
+            "another power",
+        ),
+        (
+            |r| {
+                r.temp_c = Some(62.0);
+                r.power_w = Some(16.0);
+                r.ts_ms = 70_000;
+            },
             5,
+            "60 s later",
+        ),
+        (
+            |r| {
+                r.temp_c = Some(62.0);
+                r.power_w = Some(16.0);
+                r.ts_ms = 70_000;
+                r.state = MinerState::Faulted;
+            },
+            6,
+            "the state",
+        ),
+        (
+            |r| {
+                r.temp_c = Some(90.0);
+                r.power_w = Some(16.0);
+                r.ts_ms = 70_000;
+            },
+            7,
+            "hot: it fires",
+        ),
+        (
+            |r| {
+                r.temp_c = Some(90.0);
+                r.power_w = Some(16.0);
+                r.ts_ms = 70_000;
+            },
+            8,
             "unchanged, but its last verdict fired",
         ),
-        (|r| r.temp_c = Some(61.0), 6, "cooled: it resolves"),
-        (|r| r.temp_c = Some(61.0), 6, "quiet again: spared"),
+        (
+            |r| {
+                r.temp_c = Some(61.0);
+                r.power_w = Some(16.0);
+                r.ts_ms = 70_000;
+            },
+            9,
+            "cooled: it resolves",
+        ),
+        (
+            |r| {
+                r.temp_c = Some(61.0);
+                r.power_w = Some(16.0);
+                r.ts_ms = 70_000;
+            },
+            9,
+            "quiet again: spared",
+        ),
     ];
-    for (rule, steady) in [
+    for (rule, rests) in [
         (plugins::RULE_COUNT_STEADY, true),
         (plugins::RULE_COUNT_V1, false),
     ] {
         let e = Engine::start(rule).await;
-        assert_eq!(e.rule.meta().steady, steady);
         for (i, (change, judged, why)) in steps.iter().enumerate() {
             e.sample_with("m", change).await;
             let sent = i as u64 + 1;
             e.settled(sent).await;
-            let want = if steady { *judged } else { sent };
+            let want = if rests { *judged } else { sent };
             assert_eq!(e.count("n/m"), Some(want.to_string()), "{why}");
         }
         let spared = e.engine.stats().spared.load(Ordering::Relaxed);
-        assert_eq!(spared, if steady { 4 } else { 0 });
+        assert_eq!(spared, if rests { 5 } else { 0 });
+        assert_eq!(e.rule.stats().spared, spared, "the rule's own count");
         assert_eq!(e.failures(), 0);
         // rule-count-v1 never fires.
         let hot = || {
@@ -281,21 +524,21 @@ async fn a_steady_rule_is_spared_unchanged_samples_after_a_quiet_verdict() {
                 .alerts()
                 .get("rule-count", "m", "hot")
                 .expect("read");
-            a.map(|a| a.firing).filter(|_| steady)
+            a.map(|a| a.firing).filter(|_| rests)
         };
-        assert_eq!(hot(), steady.then_some(false), "fired, then resolved");
-        // Back to back, so in one batch: the second agrees with the first, whose verdict is
-        // not known when the batch is sent. It is judged too.
+        assert_eq!(hot(), rests.then_some(false), "fired, then resolved");
+        // Back to back, so in one batch: the second keeps the rest the first breaks, whose
+        // verdict is not known when the batch is sent. It is judged too.
         let sent = steps.len() as u64;
         e.sample_with("m", |r| r.temp_c = Some(95.0)).await;
         e.sample_with("m", |r| r.temp_c = Some(95.0)).await;
         e.settled(sent + 2).await;
-        let judged = if steady {
+        let judged = if rests {
             steps[steps.len() - 1].1
         } else {
             sent
         };
         assert_eq!(e.count("n/m"), Some((judged + 2).to_string()));
-        assert_eq!(hot(), steady.then_some(true));
+        assert_eq!(hot(), rests.then_some(true));
     }
 }

@@ -113,11 +113,23 @@ fn hot_event(miner: &str, temp: f64) -> Event {
 }
 
 async fn evaluate(rule: &Plugin, temp: f64) -> (bool, String) {
-    let alerts = rule
+    let verdict = rule
         .evaluate_one(hot_event("m1", temp), r#"{"max_chip_c": 70, "samples": 2}"#)
         .await
         .expect("no trap")
         .expect("rule ok");
+    // Cool, it rests until the chip passes the limit; hot, it is counting and does not.
+    let rest = verdict.rest.map(|r| r.bounds);
+    if temp > 70.0 {
+        assert!(rest.is_none(), "{temp} °C");
+    } else {
+        let bound = rest.as_deref().and_then(|b| b.first().copied());
+        assert_eq!(
+            bound.map(|b| b.within),
+            Some(Some((f64::NEG_INFINITY, 70.0)))
+        );
+    }
+    let alerts = verdict.alerts;
     assert_eq!(alerts.len(), 1);
     assert_eq!(
         (alerts[0].key.as_str(), alerts[0].severity),
@@ -199,7 +211,7 @@ async fn a_batch_gets_one_verdict_per_event_in_order_with_each_miners_overrides(
     let firing: Vec<bool> = verdicts
         .into_iter()
         .map(|v| {
-            let alerts = v.expect("rule ok");
+            let alerts = v.expect("rule ok").alerts;
             assert_eq!(alerts.len(), 1);
             alerts[0].firing
         })
@@ -242,7 +254,7 @@ async fn a_plugin_built_for_an_older_contract_is_refused_with_the_fix() {
         Err(e @ LoadError::ContractVersion { .. }) => {
             let msg = e.to_string();
             assert!(msg.contains("solomon:plugin@0.1.0"), "{msg}");
-            assert!(msg.contains("solomon-plugin-sdk 0.5.0"), "{msg}");
+            assert!(msg.contains("solomon-plugin-sdk 0.6.0"), "{msg}");
         }
         Err(other) => panic!("expected a contract version error, got {other}"),
         Ok(_) => panic!("a 0.1.0 plugin loaded"),
@@ -472,7 +484,7 @@ fn plugin_check_accepts_plugins_and_rejects_the_wrong_world() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("rule-hot-chip 0.1.0 (world alert-rule, api 0.5.0"),
+        stdout.contains("rule-hot-chip 0.1.0 (world alert-rule, api 0.6.0"),
         "{stdout}"
     );
     assert!(

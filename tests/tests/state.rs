@@ -626,7 +626,8 @@ async fn rule_state_and_history_reads_go_through_sled() {
             .evaluate_one(event(80.0), r#"{"samples": 2}"#)
             .await
             .expect("no trap")
-            .expect("ok");
+            .expect("ok")
+            .alerts;
         assert_eq!(
             alerts[0].firing, expect_firing,
             "round {round}: the streak persists across restarts"

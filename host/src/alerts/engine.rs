@@ -6,7 +6,7 @@ use crate::host_api::clock::unix_ms as now_ms;
 use crate::hub::Hub;
 use crate::registry::PluginSet;
 use crate::runtime::record::to_wit_reading;
-use crate::runtime::rule_types::{Alert, Event, EventKind};
+use crate::runtime::rule_types::{Event, EventKind, Verdict};
 use crate::storage::Storage;
 use solomon_plugin_sdk::Fields;
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::steady::Quiet;
+use super::rest::Rests;
 use super::verdict::{AlertView, apply};
 use super::{AlertConfig, RuleEvent, RuleEventKind};
 
@@ -26,7 +26,7 @@ pub struct EngineStats {
     pub evaluations: std::sync::atomic::AtomicU64,
     /// Evaluations that failed (a trap, or the rule's own error).
     pub failures: std::sync::atomic::AtomicU64,
-    /// Events a steady rule was spared: unchanged samples of miners it judged quiet.
+    /// Events a rule was spared: samples that kept the rest of its last verdict on a miner.
     pub spared: std::sync::atomic::AtomicU64,
 }
 
@@ -175,7 +175,7 @@ async fn run(
     engine: Arc<Engine>,
 ) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
-    let mut quiet = Quiet::default();
+    let mut rests = Rests::default();
     loop {
         tokio::select! {
             n = rx.recv_many(&mut batch, BATCH_MAX) => {
@@ -190,19 +190,19 @@ async fn run(
                         _ => break,
                     }
                 }
-                engine.evaluate(&batch, &mut quiet).await;
+                engine.evaluate(&batch, &mut rests).await;
                 batch.clear();
             }
             _ = &mut stop => {
                 while let Ok(ev) = rx.try_recv() {
                     batch.push(ev);
                     if batch.len() == BATCH_MAX {
-                        engine.evaluate(&batch, &mut quiet).await;
+                        engine.evaluate(&batch, &mut rests).await;
                         batch.clear();
                     }
                 }
                 if !batch.is_empty() {
-                    engine.evaluate(&batch, &mut quiet).await;
+                    engine.evaluate(&batch, &mut rests).await;
                 }
                 return;
             }
@@ -252,7 +252,7 @@ impl<'a> Forms<'a> {
         }
     }
 
-    /// The events at `picked` only, in this form (not shared: each steady rule is spared
+    /// The events at `picked` only, in this form (not shared: each resting rule is spared
     /// different samples).
     fn some(&self, with_previous: bool, fields: Fields, picked: &[usize]) -> Arc<[Event]> {
         picked
@@ -278,7 +278,7 @@ impl<'a> Forms<'a> {
 
 impl Engine {
     /// Runs every rule on a batch of events and applies their verdicts.
-    async fn evaluate(&self, batch: &[RuleEvent], quiet: &mut Quiet) {
+    async fn evaluate(&self, batch: &[RuleEvent], rests: &mut Rests) {
         // Every rule at once (each plugin has its own instances), verdicts applied in rule
         // order afterwards: a rule still sees each miner's events in order. One snapshot of
         // the rules per batch: a rule reloaded meanwhile judges the next batch, never this one
@@ -289,11 +289,11 @@ impl Engine {
         }
         let mut forms = Forms::new(batch);
         let no_config: Arc<str> = Arc::from("{}");
-        // Which events each rule judges: a steady rule is spared some (`steady`).
+        // Which events each rule judges: a resting rule is spared some (`rest`).
         let picks: Vec<Vec<usize>> = rules
             .iter()
             .map(|rule| {
-                quiet
+                rests
                     .events_for(rule, batch)
                     .unwrap_or_else(|| (0..batch.len()).collect())
             })
@@ -324,14 +324,14 @@ impl Engine {
             self.stats
                 .spared
                 .fetch_add(spared, std::sync::atomic::Ordering::Relaxed);
+            rule.stats.record_events(picked.len() as u64, spared);
             let events = picked.iter().map(|&i| &batch[i]);
             match verdicts {
                 Ok(verdicts) => {
                     for (ev, verdict) in events.zip(verdicts) {
-                        let calm = verdict
-                            .as_ref()
-                            .is_ok_and(|alerts| alerts.iter().all(|a| !a.firing));
-                        quiet.judged(rule, &ev.miner, calm);
+                        if let Ok(v) = &verdict {
+                            rests.judged(rule, &ev.miner, v);
+                        }
                         self.apply_verdict(name, ev, verdict);
                     }
                 }
@@ -342,9 +342,6 @@ impl Engine {
                 // and the plugin's other instance takes the next batch.
                 Err(e) => {
                     use std::sync::atomic::Ordering::Relaxed;
-                    for ev in events {
-                        quiet.judged(rule, &ev.miner, false);
-                    }
                     let n = picked.len() as u64;
                     self.stats.evaluations.fetch_add(n, Relaxed);
                     self.stats.failures.fetch_add(n, Relaxed);
@@ -354,11 +351,11 @@ impl Engine {
         }
     }
 
-    fn apply_verdict(&self, name: &str, ev: &RuleEvent, verdict: Result<Vec<Alert>, String>) {
+    fn apply_verdict(&self, name: &str, ev: &RuleEvent, verdict: Result<Verdict, String>) {
         use std::sync::atomic::Ordering::Relaxed;
         self.stats.evaluations.fetch_add(1, Relaxed);
         let alerts = match verdict {
-            Ok(alerts) => alerts,
+            Ok(v) => v.alerts,
             Err(msg) => {
                 self.stats.failures.fetch_add(1, Relaxed);
                 tracing::warn!(rule = %name, miner = %ev.miner, "rule failed: {msg}");

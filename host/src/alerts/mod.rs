@@ -9,7 +9,7 @@
 
 mod engine;
 pub mod lifecycle;
-mod steady;
+mod rest;
 mod verdict;
 
 pub use engine::{AlertEngine, EngineStats, EngineStopped, EventSender};

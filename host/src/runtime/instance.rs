@@ -6,7 +6,7 @@ use super::bindings::driver::exports::solomon::plugin::miner_driver::{
     Identification, PollError, Probe,
 };
 use super::bindings::driver::{Driver, DriverPre};
-use super::bindings::rule::exports::solomon::plugin::rule::{Alert, Event, RuleNeeds};
+use super::bindings::rule::exports::solomon::plugin::rule::{Event, RuleNeeds, Verdict};
 use super::bindings::rule::{AlertRule, AlertRulePre};
 use super::bindings::types::{MinerRecord, PluginInfo, Target};
 use super::plugin::PluginStats;
@@ -44,7 +44,7 @@ pub(crate) enum Reply {
     Needs(RuleNeeds),
     Identify(Option<Identification>),
     Poll(Result<Box<MinerRecord>, PollError>),
-    Evaluate(Vec<Result<Vec<Alert>, String>>),
+    Evaluate(Vec<Result<Verdict, String>>),
 }
 
 pub(crate) struct Job {

@@ -34,7 +34,9 @@ pub mod driver_types {
 
 /// Types of the alert-rule world, as the host sees them.
 pub mod rule_types {
-    pub use super::bindings::rule::exports::solomon::plugin::rule::{Alert, Event, EventKind};
+    pub use super::bindings::rule::exports::solomon::plugin::rule::{
+        Alert, Bound, Event, EventKind, Gauge, Rest, Verdict,
+    };
     pub use super::bindings::types::Severity;
 }
 
@@ -128,7 +130,7 @@ pub fn linker(engine: &Engine, world: World) -> wasmtime::Result<Linker<PluginCt
     Ok(l)
 }
 
-/// Finds the world from the component's exports (`<pkg>/<iface>@0.5.x`) and checks that the
+/// Finds the world from the component's exports (`<pkg>/<iface>@0.6.x`) and checks that the
 /// contract version is the one this host speaks.
 fn detect_world(
     engine: &Engine,
@@ -262,10 +264,10 @@ impl Runtime {
             Ok(_) => return Err(LoadError::Metadata("unexpected reply to info()".into())),
             Err(e) => return Err(LoadError::Metadata(format!("info() failed: {e}"))),
         };
-        let (reads_previous, reads, steady) = match world {
-            World::Driver => (false, solomon_plugin_sdk::Fields::ALL, false),
+        let (reads_previous, reads) = match world {
+            World::Driver => (false, solomon_plugin_sdk::Fields::ALL),
             World::AlertRule => match worker.call_once(Call::Needs).await {
-                Ok(Reply::Needs(n)) => (n.previous, record::fields_from_wit(n.fields), n.steady),
+                Ok(Reply::Needs(n)) => (n.previous, record::fields_from_wit(n.fields)),
                 Ok(_) => return Err(LoadError::Metadata("unexpected reply to needs()".into())),
                 Err(e) => return Err(LoadError::Metadata(format!("needs() failed: {e}"))),
             },
@@ -296,7 +298,6 @@ impl Runtime {
             loaded_ms: crate::host_api::clock::unix_ms(),
             reads_previous,
             reads,
-            steady,
         };
 
         let spec = Arc::try_unwrap(probe_spec)

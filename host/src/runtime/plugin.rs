@@ -3,7 +3,7 @@
 use super::bindings::driver::exports::solomon::plugin::miner_driver::{
     Identification, PollError, Probe,
 };
-use super::bindings::rule::exports::solomon::plugin::rule::{Alert, Event};
+use super::bindings::rule::exports::solomon::plugin::rule::{Event, Verdict};
 use super::bindings::types::Target;
 use super::instance::{Call, Job, Reply};
 use super::{CallError, TrapKind};
@@ -64,10 +64,6 @@ pub struct PluginMeta {
     /// the contract's group names.
     #[serde(serialize_with = "field_names")]
     pub reads: solomon_plugin_sdk::Fields,
-    /// A rule that promised to stay quiet while what it reads does not change
-    /// (`needs().steady`): the engine skips its unchanged samples after a quiet verdict.
-    /// False for drivers.
-    pub steady: bool,
 }
 
 fn field_names<S: serde::Serializer>(
@@ -91,6 +87,8 @@ pub struct PluginStats {
     traps: AtomicU64,
     timeouts: AtomicU64,
     restarts: AtomicU64,
+    judged: AtomicU64,
+    spared: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -105,6 +103,10 @@ pub struct StatsSnapshot {
     pub timeouts: u64,
     /// Instances rebuilt after a failure.
     pub restarts: u64,
+    /// Events a rule was sent (0 for drivers).
+    pub judged: u64,
+    /// Events a rule was not sent because its verdict on the miner was resting (`rest`).
+    pub spared: u64,
     /// The most recent failure.
     pub last_error: Option<String>,
 }
@@ -112,6 +114,11 @@ pub struct StatsSnapshot {
 impl PluginStats {
     pub(crate) fn record_call(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Counts a rule's batch: `judged` events sent, `spared` not.
+    pub(crate) fn record_events(&self, judged: u64, spared: u64) {
+        self.judged.fetch_add(judged, Ordering::Relaxed);
+        self.spared.fetch_add(spared, Ordering::Relaxed);
     }
     pub(crate) fn record_restart(&self) {
         self.restarts.fetch_add(1, Ordering::Relaxed);
@@ -132,6 +139,8 @@ impl PluginStats {
             traps: self.traps.load(Ordering::Relaxed),
             timeouts: self.timeouts.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
+            judged: self.judged.load(Ordering::Relaxed),
+            spared: self.spared.load(Ordering::Relaxed),
             last_error: self.last_error.lock().ok().and_then(|l| l.clone()),
         }
     }
@@ -224,14 +233,14 @@ impl Plugin {
         &self,
         events: Arc<[Event]>,
         config: Arc<str>,
-    ) -> Result<Vec<Result<Vec<Alert>, String>>, CallError> {
+    ) -> Result<Vec<Result<Verdict, String>>, CallError> {
         self.require(World::AlertRule)?;
         let n = events.len();
         match self.call(Call::Evaluate(events, config)).await? {
             Reply::Evaluate(v) if v.len() != n => {
                 Err(self.bad(format!("{} verdicts for a batch of {n} events", v.len())))
             }
-            Reply::Evaluate(v) => match v.iter().flatten().map(Vec::len).max() {
+            Reply::Evaluate(v) => match v.iter().flatten().map(|v| v.alerts.len()).max() {
                 Some(most) if most > 1000 => Err(self.bad(format!("{most} alerts for one event"))),
                 _ => Ok(v),
             },
@@ -244,7 +253,7 @@ impl Plugin {
         &self,
         event: Event,
         config: &str,
-    ) -> Result<Result<Vec<Alert>, String>, CallError> {
+    ) -> Result<Result<Verdict, String>, CallError> {
         let mut v = self.evaluate(Arc::from([event]), Arc::from(config)).await?;
         v.pop()
             .ok_or_else(|| self.bad("no verdict for the event".into()))

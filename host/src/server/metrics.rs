@@ -235,7 +235,7 @@ impl Collector for Live {
                 ),
                 (
                     "solomon_rule_events_spared",
-                    "Unchanged samples of quiet miners not sent to a steady rule",
+                    "Samples not sent to a rule because they kept the rest of its last verdict",
                     &rules.spared,
                 ),
             ];
@@ -260,7 +260,8 @@ impl Collector for Live {
 
         let plugins = state.plugins();
         type Stat = fn(&crate::runtime::StatsSnapshot) -> u64;
-        let per_plugin: [(&str, &str, Stat); 4] = [
+        // The last two are counts of rule events: drivers are left out of them.
+        let per_plugin: [(&str, &str, Stat); 6] = [
             ("solomon_plugin_calls", "Calls into the plugin", |s| s.calls),
             (
                 "solomon_plugin_traps",
@@ -277,14 +278,28 @@ impl Collector for Live {
                 "Instances rebuilt after a failure",
                 |s| s.restarts,
             ),
+            (
+                "solomon_plugin_events_judged",
+                "Events a rule was sent",
+                |s| s.judged,
+            ),
+            (
+                "solomon_plugin_events_spared",
+                "Samples a rule was not sent: they kept the rest of its last verdict",
+                |s| s.spared,
+            ),
         ];
         let stats: Vec<_> = plugins
             .iter()
             .map(|p| (p.meta().clone(), p.stats()))
             .collect();
-        for (name, help, stat) in per_plugin {
+        for (i, (name, help, stat)) in per_plugin.into_iter().enumerate() {
             let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+            let rules_only = i >= 4;
             for (meta, s) in &stats {
+                if rules_only && meta.world != crate::runtime::World::AlertRule {
+                    continue;
+                }
                 let labels = [
                     ("plugin", meta.name.as_str()),
                     ("version", meta.version.as_str()),

@@ -6,7 +6,7 @@
 use solomon_plugin_sdk::Fields;
 use solomon_plugin_sdk::MinerRecord;
 use solomon_plugin_sdk::Severity;
-use solomon_plugin_sdk::rule::{Alert, Event, Rule};
+use solomon_plugin_sdk::rule::{Alert, Event, Rest, Rule, Verdict};
 
 /// Whether `now` shows a block that `before` did not.
 pub fn found(now: &MinerRecord, before: Option<&MinerRecord>) -> bool {
@@ -30,15 +30,13 @@ struct BlockFound;
 
 impl Rule for BlockFound {
     const READS: Fields = Fields::DIFFICULTY;
-    // It compares the record with the previous one: the same record twice finds nothing.
-    const STEADY: bool = true;
     fn description() -> &'static str {
         "A block found: the block counter rises or a share meets the network difficulty"
     }
 
-    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+    fn evaluate(event: &Event) -> Result<Verdict, String> {
         let Some(now) = event.current() else {
-            return Ok(Vec::new());
+            return Ok(Verdict::default());
         };
         let before = event.previous();
         let hit = found(now, before);
@@ -51,7 +49,11 @@ impl Rule for BlockFound {
         } else {
             String::from("no new block")
         };
-        Ok(vec![Alert::new("block", Severity::Critical, message, hit)])
+        // It compares the record with the previous one: the same record twice finds nothing.
+        Ok(
+            Verdict::from(vec![Alert::new("block", Severity::Critical, message, hit)])
+                .resting(Rest::while_unchanged(Self::READS)),
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 //! Settings: `min_rpm` (default 500), `samples` (default 2).
 
 use solomon_plugin_sdk::Fields;
-use solomon_plugin_sdk::rule::{Alert, Event, Rule, streak};
+use solomon_plugin_sdk::rule::{Alert, Event, Gauge, Rest, Rule, Verdict, streak};
 use solomon_plugin_sdk::{MinerRecord, MinerState, Severity};
 
 /// The fans of `r` slower than `min_rpm` while driven, as `fan 1 at 0 rpm`.
@@ -27,14 +27,19 @@ impl Rule for FanFailure {
         "A fan that stopped or crawls below min_rpm while the miner runs"
     }
 
-    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+    fn evaluate(event: &Event) -> Result<Verdict, String> {
         let Some(r) = event.current() else {
-            return Ok(Vec::new());
+            return Ok(Verdict::default());
         };
-        if r.state == MinerState::Offline || r.fans.is_empty() {
-            return Ok(Vec::new());
+        if r.state == MinerState::Offline {
+            // Nothing counted while offline: only coming back changes that.
+            return Ok(Verdict::default().resting(Rest::until_state_changes()));
         }
-        let bad = stopped(r, event.config_f64("min_rpm", 500.0));
+        if r.fans.is_empty() {
+            return Ok(Verdict::default());
+        }
+        let min_rpm = event.config_f64("min_rpm", 500.0);
+        let bad = stopped(r, min_rpm);
         let needed = event.config_f64("samples", 2.0).max(1.0) as u32;
         let n = streak(&format!("fan/{}", event.miner_id), !bad.is_empty())?;
         let firing = n >= needed;
@@ -43,7 +48,19 @@ impl Rule for FanFailure {
         } else {
             bad.join(", ")
         };
-        Ok(vec![Alert::new("fan", Severity::Critical, message, firing)])
+        let verdict = Verdict::from(vec![Alert::new("fan", Severity::Critical, message, firing)]);
+        // With no fan stopped the streak is back at 0, and stays there while the slowest
+        // driven fan turns at `min_rpm` or more. While a streak counts, every sample counts.
+        Ok(if n == 0 {
+            verdict.resting(match Gauge::FanRpmMin.read(r) {
+                Some(_) => {
+                    Rest::until_state_changes().within(Gauge::FanRpmMin, min_rpm, f64::INFINITY)
+                }
+                None => Rest::until_state_changes().pinned(Gauge::FanRpmMin, None),
+            })
+        } else {
+            verdict
+        })
     }
 }
 

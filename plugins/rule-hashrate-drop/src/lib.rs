@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use solomon_plugin_sdk::Fields;
-use solomon_plugin_sdk::rule::{Alert, Event, Rule, store, streak};
+use solomon_plugin_sdk::rule::{Alert, Event, Gauge, Rest, Rule, Verdict, store, streak};
 use solomon_plugin_sdk::units::format_hashrate;
 use solomon_plugin_sdk::{MinerState, Severity, host};
 
@@ -29,6 +29,21 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
     } else {
         v[m]
     })
+}
+
+/// The lowest hashrate [`verdict`] finds normal: at the tightest of the two references.
+pub fn lowest_normal(
+    expected: Option<f64>,
+    median: Option<f64>,
+    below_expected_pct: f64,
+    below_median_pct: f64,
+) -> f64 {
+    let floor = |reference: Option<f64>, pct: f64| {
+        reference
+            .filter(|r| *r > 0.0)
+            .map_or(0.0, |r| r * (1.0 - pct / 100.0))
+    };
+    floor(expected, below_expected_pct).max(floor(median, below_median_pct))
 }
 
 /// Why `hs` is low, if it is.
@@ -65,11 +80,12 @@ struct Cached {
     median: Option<f64>,
 }
 
-fn recent_median(miner: &str, now: u64, window_ms: u64) -> Result<Option<f64>, String> {
+/// The median of the miner's recent hashrate, and when it goes stale (Unix ms).
+fn recent_median(miner: &str, now: u64, window_ms: u64) -> Result<(Option<f64>, u64), String> {
     let key = format!("median/{miner}");
     let cached: Option<Cached> = host::state::get_json(&key).map_err(|e| e.to_string())?;
     if let Some(c) = cached.filter(|c| now.saturating_sub(c.ts_ms) < MEDIAN_TTL_MS) {
-        return Ok(c.median);
+        return Ok((c.median, c.ts_ms.saturating_add(MEDIAN_TTL_MS)));
     }
     let points = store::history(
         miner,
@@ -87,7 +103,7 @@ fn recent_median(miner: &str, now: u64, window_ms: u64) -> Result<Option<f64>, S
         },
     )
     .map_err(|e| e.to_string())?;
-    Ok(m)
+    Ok((m, now.saturating_add(MEDIAN_TTL_MS)))
 }
 
 struct HashrateDrop;
@@ -101,35 +117,57 @@ impl Rule for HashrateDrop {
         "Hashrate well below expected, or below the miner's own recent median"
     }
 
-    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+    fn evaluate(event: &Event) -> Result<Verdict, String> {
         let Some(r) = event.current() else {
-            return Ok(Vec::new());
+            return Ok(Verdict::default());
         };
         // Not hashing at all is rule-not-hashing's, offline rule-offline's.
         let Some(hs) = r.hashrate_hs.filter(|h| *h > 0.0) else {
-            return Ok(Vec::new());
+            return Ok(Verdict::default());
         };
         if r.state != MinerState::Hashing {
-            return Ok(Vec::new());
+            // Nothing counted until it hashes again, which is a state change.
+            return Ok(Verdict::default().resting(Rest::until_state_changes()));
         }
         let window_ms = (event.config_f64("window_minutes", 60.0).max(0.0) * 60_000.0) as u64;
-        let median = recent_median(&event.miner_id, event.ts_ms, window_ms)?;
+        let (median, stale_ms) = recent_median(&event.miner_id, event.ts_ms, window_ms)?;
+        let (below_expected, below_median) = (
+            event.config_f64("below_expected_pct", 25.0),
+            event.config_f64("below_median_pct", 30.0),
+        );
         let why = verdict(
             hs,
             r.expected_hashrate_hs,
             median,
-            event.config_f64("below_expected_pct", 25.0),
-            event.config_f64("below_median_pct", 30.0),
+            below_expected,
+            below_median,
         );
         let needed = event.config_f64("samples", 3.0).max(1.0) as u32;
         let n = streak(&format!("low/{}", event.miner_id), why.is_some())?;
         let message = why.unwrap_or_else(|| format!("hashrate {}", format_hashrate(hs)));
-        Ok(vec![Alert::new(
+        let verdict = Verdict::from(vec![Alert::new(
             "hashrate",
             Severity::Warning,
             message,
             n >= needed,
-        )])
+        )]);
+        if n > 0 {
+            // A streak is counting: every sample counts.
+            return Ok(verdict);
+        }
+        // Normal, with the streak at 0: it stays so while the hashrate stays at or above the
+        // lowest normal one, the expected hashrate stays as it is, and the median is fresh.
+        let lowest = lowest_normal(r.expected_hashrate_hs, median, below_expected, below_median);
+        Ok(verdict.resting(
+            Rest::until_state_changes()
+                .within(
+                    Gauge::Hashrate,
+                    lowest.max(f64::MIN_POSITIVE),
+                    f64::INFINITY,
+                )
+                .pinned(Gauge::ExpectedHashrate, r.expected_hashrate_hs)
+                .until(stale_ms),
+        ))
     }
 }
 
@@ -138,6 +176,29 @@ solomon_plugin_sdk::register_rule!(HashrateDrop);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lowest_normal_hashrate_is_where_the_verdict_turns() {
+        let cases = [
+            (Some(110e12), None),
+            (None, Some(100e12)),
+            (Some(110e12), Some(100e12)),
+            (Some(90e12), Some(140e12)),
+            (None, None),
+            (Some(0.0), Some(-5.0)),
+        ];
+        for (expected, median) in cases {
+            let lowest = lowest_normal(expected, median, 25.0, 30.0);
+            for th in 1..200 {
+                let hs = f64::from(th) * 1e12;
+                assert_eq!(
+                    verdict(hs, expected, median, 25.0, 30.0).is_some(),
+                    hs < lowest,
+                    "{hs} against {expected:?} / {median:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn low_against_expected_or_the_median() {

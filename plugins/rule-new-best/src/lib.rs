@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 use solomon_plugin_sdk::Fields;
-use solomon_plugin_sdk::rule::{Alert, Event, Rule};
+use solomon_plugin_sdk::rule::{Alert, Event, Rest, Rule, Verdict};
 use solomon_plugin_sdk::{Severity, host};
 
 /// The fleet's best share so far and who found it.
@@ -38,8 +38,6 @@ struct NewBest;
 
 impl Rule for NewBest {
     const READS: Fields = Fields::DIFFICULTY;
-    // An unchanged best beats nothing, and the bests it keeps stay as they are.
-    const STEADY: bool = true;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 
@@ -47,9 +45,9 @@ impl Rule for NewBest {
         "A new all-time best share difficulty for a miner, and for the whole fleet"
     }
 
-    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+    fn evaluate(event: &Event) -> Result<Verdict, String> {
         let Some(best) = event.current().and_then(|r| r.best_diff) else {
-            return Ok(Vec::new());
+            return Ok(Verdict::default().resting(Rest::while_unchanged(Self::READS)));
         };
         let key = format!("best/{}", event.miner_id);
         let known: Option<f64> = host::state::get_json(&key).map_err(|e| e.to_string())?;
@@ -98,7 +96,8 @@ impl Rule for NewBest {
             fleet_message,
             fleet_record,
         ));
-        Ok(alerts)
+        // An unchanged best beats nothing, and the bests it keeps stay as they are.
+        Ok(Verdict::from(alerts).resting(Rest::while_unchanged(Self::READS)))
     }
 }
 

@@ -7,7 +7,7 @@
 //! Settings: `severity` (`info`, `warning` default, `critical`).
 
 use solomon_plugin_sdk::Fields;
-use solomon_plugin_sdk::rule::{Alert, Event, Rule};
+use solomon_plugin_sdk::rule::{Alert, Event, Gauge, Rest, Rule, Verdict};
 use solomon_plugin_sdk::{MinerRecord, MinerState, Severity};
 
 /// Why `r` is not hashing, or `None` if it is (or is offline).
@@ -26,12 +26,21 @@ pub fn not_hashing(r: &MinerRecord) -> Option<String> {
     }
 }
 
+/// For a miner [`not_hashing`] passed (it keeps no state, so its verdict is a function of the
+/// record): the verdict stands while its errors and state stay as
+/// they are and its hashrate stays above 0 (or unreported, if it was).
+fn rest(r: &MinerRecord) -> Rest {
+    let rest = Rest::while_unchanged(Fields::ERRORS);
+    match r.hashrate_hs {
+        Some(_) => rest.within(Gauge::Hashrate, f64::MIN_POSITIVE, f64::INFINITY),
+        None => rest.pinned(Gauge::Hashrate, None),
+    }
+}
+
 struct NotHashing;
 
 impl Rule for NotHashing {
     const READS: Fields = Fields::HASHRATE.and(Fields::ERRORS);
-    // Its verdict is a function of the record it reads, and it keeps no state.
-    const STEADY: bool = true;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 
@@ -39,19 +48,25 @@ impl Rule for NotHashing {
         "A miner that answers but does not hash (zero hashrate, or a stalled, stale hashrate)"
     }
 
-    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+    fn evaluate(event: &Event) -> Result<Verdict, String> {
         let Some(r) = event.current() else {
-            return Ok(Vec::new());
+            return Ok(Verdict::default());
         };
         let severity = match event.config.get("severity").and_then(|v| v.as_str()) {
             Some("info") => Severity::Info,
             Some("critical") => Severity::Critical,
             _ => Severity::Warning,
         };
-        Ok(vec![match not_hashing(r) {
-            Some(why) => Alert::new("hashing", severity, why, true),
-            None => Alert::new("hashing", severity, "hashing again", false),
-        }])
+        Ok(match not_hashing(r) {
+            Some(why) => Verdict::from(vec![Alert::new("hashing", severity, why, true)]),
+            None => Verdict::from(vec![Alert::new(
+                "hashing",
+                severity,
+                "hashing again",
+                false,
+            )])
+            .resting(rest(r)),
+        })
     }
 }
 

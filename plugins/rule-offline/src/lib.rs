@@ -5,15 +5,13 @@
 //! Settings: `severity` (`warning` or `critical`, default `critical`).
 
 use solomon_plugin_sdk::Fields;
-use solomon_plugin_sdk::rule::{Alert, Event, EventKind, Rule};
+use solomon_plugin_sdk::rule::{Alert, Event, EventKind, Rest, Rule, Verdict};
 use solomon_plugin_sdk::{MinerState, Severity};
 
 struct Offline;
 
 impl Rule for Offline {
     const READS: Fields = Fields::NONE;
-    // Its verdict is the miner's state: the same state, the same verdict.
-    const STEADY: bool = true;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 
@@ -21,13 +19,13 @@ impl Rule for Offline {
         "A miner that stopped answering (offline after the configured missed polls)"
     }
 
-    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+    fn evaluate(event: &Event) -> Result<Verdict, String> {
         // The state change says it first; samples keep the verdict current after a restart.
         let offline = match &event.kind {
             EventKind::StateChange(_, to) => to == "offline",
             EventKind::Sample => match event.current() {
                 Some(r) => r.state == MinerState::Offline,
-                None => return Ok(Vec::new()),
+                None => return Ok(Verdict::default()),
             },
         };
         let severity = match event.config.get("severity").and_then(|v| v.as_str()) {
@@ -39,7 +37,11 @@ impl Rule for Offline {
         } else {
             "answering again".to_string()
         };
-        Ok(vec![Alert::new("offline", severity, message, offline)])
+        // Its verdict is the miner's state: the same state, the same verdict.
+        Ok(
+            Verdict::from(vec![Alert::new("offline", severity, message, offline)])
+                .resting(Rest::until_state_changes()),
+        )
     }
 }
 

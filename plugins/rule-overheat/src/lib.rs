@@ -9,7 +9,7 @@
 use solomon_plugin_sdk::Fields;
 use solomon_plugin_sdk::MinerRecord;
 use solomon_plugin_sdk::Severity;
-use solomon_plugin_sdk::rule::{Alert, Event, Rule};
+use solomon_plugin_sdk::rule::{Alert, Event, Gauge, Rest, Rule, Verdict};
 
 /// Degrees below the limit at which a firing alert clears.
 const HYSTERESIS_C: f64 = 3.0;
@@ -47,25 +47,49 @@ pub fn judge(key: &str, now: Option<f64>, before: Option<f64>, limit: f64) -> Op
     Some(Alert::new(key, severity, message, firing))
 }
 
+/// For a miner found cool: it stays so while each temperature it judged stays at or under its
+/// limit (the hysteresis only holds an alert that fired), and while the ones it did not see
+/// stay unreported. The limits follow from `make`, whose change breaks any rest.
+fn rest(r: &MinerRecord, chip_limit: f64, vr_limit: f64) -> Rest {
+    let cool = |rest: Rest, gauge: Gauge, t: Option<f64>, limit: f64| match t {
+        Some(_) => rest.within(gauge, f64::NEG_INFINITY, limit),
+        None => rest.pinned(gauge, None),
+    };
+    // The chip's reading is `temp_max_c` when there is one, else `temp_c`.
+    let rest = match r.temp_max_c {
+        Some(t) => cool(
+            Rest::until_state_changes(),
+            Gauge::TempMax,
+            Some(t),
+            chip_limit,
+        ),
+        None => cool(
+            Rest::until_state_changes().pinned(Gauge::TempMax, None),
+            Gauge::Temp,
+            r.temp_c,
+            chip_limit,
+        ),
+    };
+    cool(rest, Gauge::VrTemp, r.vr_temp_c, vr_limit)
+}
+
 struct Overheat;
 
 impl Rule for Overheat {
     const READS: Fields = Fields::TEMPERATURES;
-    // Unchanged temperatures under the limit stay under it, and it keeps no state.
-    const STEADY: bool = true;
     fn description() -> &'static str {
         "Chip or voltage regulator above its temperature limit (per-family defaults)"
     }
 
-    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+    fn evaluate(event: &Event) -> Result<Verdict, String> {
         let Some(now) = event.current() else {
-            return Ok(Vec::new());
+            return Ok(Verdict::default());
         };
         let before = event.previous();
         let small = is_small_miner(&now.make);
         let chip_limit = event.config_f64("chip_c", if small { 70.0 } else { 95.0 });
         let vr_limit = event.config_f64("vr_c", if small { 85.0 } else { 100.0 });
-        Ok([
+        let alerts: Vec<Alert> = [
             judge("chip", chip(now), before.and_then(chip), chip_limit),
             judge(
                 "vr",
@@ -76,7 +100,8 @@ impl Rule for Overheat {
         ]
         .into_iter()
         .flatten()
-        .collect())
+        .collect();
+        Ok(Verdict::from(alerts).resting(rest(now, chip_limit, vr_limit)))
     }
 }
 

@@ -6,7 +6,7 @@
 //! the right one (kept in plugin state) and any later change is reported.
 
 use solomon_plugin_sdk::Fields;
-use solomon_plugin_sdk::rule::{Alert, Event, Rule};
+use solomon_plugin_sdk::rule::{Alert, Event, Rest, Rule, Verdict};
 use solomon_plugin_sdk::{MinerRecord, Severity, host};
 
 /// The active pool's URL and user.
@@ -34,8 +34,6 @@ struct PoolChanged;
 
 impl Rule for PoolChanged {
     const READS: Fields = Fields::POOLS;
-    // The pool it learnt is written once; the same pools against it, the same verdict.
-    const STEADY: bool = true;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 
@@ -43,9 +41,9 @@ impl Rule for PoolChanged {
         "The active pool URL or user is not the expected one"
     }
 
-    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+    fn evaluate(event: &Event) -> Result<Verdict, String> {
         let Some(now) = event.current().and_then(active) else {
-            return Ok(Vec::new());
+            return Ok(Verdict::default().resting(Rest::while_unchanged(Self::READS)));
         };
         let configured = |k: &str| {
             event
@@ -67,7 +65,9 @@ impl Rule for PoolChanged {
                 .map_err(|e| e.to_string())?,
             };
         }
-        Ok(vec![match difference(&now, &want) {
+        // The pool it learnt is written once; the same pools against it, the same verdict.
+        // (The pools' share counters move at every poll, so in practice it rests little.)
+        let alert = match difference(&now, &want) {
             Some(why) => Alert::new("pool", Severity::Critical, why, true),
             None => Alert::new(
                 "pool",
@@ -75,7 +75,8 @@ impl Rule for PoolChanged {
                 format!("mining to {}", now.0),
                 false,
             ),
-        }])
+        };
+        Ok(Verdict::from(vec![alert]).resting(Rest::while_unchanged(Self::READS)))
     }
 }
 

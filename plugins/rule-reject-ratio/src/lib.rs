@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use solomon_plugin_sdk::Fields;
-use solomon_plugin_sdk::rule::{Alert, Event, Rule};
+use solomon_plugin_sdk::rule::{Alert, Event, Gauge, Rest, Rule, Verdict};
 use solomon_plugin_sdk::{Severity, host};
 
 /// Where a window started.
@@ -29,6 +29,16 @@ pub fn ratio(start: &Window, accepted: u64, rejected: u64, min_shares: u64) -> O
     (a + r >= min_shares.max(1)).then(|| 100.0 * r as f64 / (a + r) as f64)
 }
 
+/// While the window that began at `start` fills, a sample changes nothing: the rule only
+/// looks again when it is full, or when the counters fall below the window's start (a
+/// restart), which starts a new window.
+fn filling(start: &Window, window_ms: u64) -> Rest {
+    Rest::until_state_changes()
+        .within(Gauge::SharesAccepted, start.accepted as f64, f64::INFINITY)
+        .within(Gauge::SharesRejected, start.rejected as f64, f64::INFINITY)
+        .until(start.ts_ms.saturating_add(window_ms))
+}
+
 struct RejectRatio;
 
 impl Rule for RejectRatio {
@@ -40,12 +50,12 @@ impl Rule for RejectRatio {
         "More than max_pct percent of shares rejected over a window"
     }
 
-    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+    fn evaluate(event: &Event) -> Result<Verdict, String> {
         let Some(r) = event.current() else {
-            return Ok(Vec::new());
+            return Ok(Verdict::default());
         };
         let (Some(accepted), Some(rejected)) = (r.shares_accepted, r.shares_rejected) else {
-            return Ok(Vec::new());
+            return Ok(Verdict::default());
         };
         let key = format!("window/{}", event.miner_id);
         let now = Window {
@@ -58,15 +68,15 @@ impl Rule for RejectRatio {
         let Some(start) = start.filter(|s| accepted >= s.accepted && rejected >= s.rejected) else {
             // First sample, or the counters went back (a reboot): a new window.
             host::state::set_json(&key, &now).map_err(|e| e.to_string())?;
-            return Ok(Vec::new());
+            return Ok(Verdict::default().resting(filling(&now, window_ms)));
         };
         if event.ts_ms.saturating_sub(start.ts_ms) < window_ms {
-            return Ok(Vec::new());
+            return Ok(Verdict::default().resting(filling(&start, window_ms)));
         }
         let min_shares = event.config_f64("min_shares", 20.0).max(1.0) as u64;
         let Some(pct) = ratio(&start, accepted, rejected, min_shares) else {
             // Too few shares to judge (a small miner on a high difficulty): keep counting.
-            return Ok(Vec::new());
+            return Ok(Verdict::default());
         };
         host::state::set_json(&key, &now).map_err(|e| e.to_string())?;
         let max = event.config_f64("max_pct", 5.0);
@@ -76,12 +86,13 @@ impl Rule for RejectRatio {
             rejected - start.rejected,
             (accepted - start.accepted) + (rejected - start.rejected)
         );
-        Ok(vec![Alert::new(
+        Ok(Verdict::from(vec![Alert::new(
             "rejects",
             Severity::Warning,
             message,
             pct > max,
         )])
+        .resting(filling(&now, window_ms)))
     }
 }
 

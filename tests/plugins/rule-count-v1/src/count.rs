@@ -1,9 +1,12 @@
 // The body of rule-count, shared by its crates (rule-count-v2 and rule-count-steady include
-// this file; each crate sets `FIRES`, `HOT_C`, `READS_PREVIOUS`, `READS` and `STEADY`). All
+// this file; each crate sets `FIRES`, `HOT_C`, `READS_PREVIOUS`, `READS` and `RESTS`). All
 // call themselves `rule-count`, so they share plugin state and a reload swaps one for another.
+//
+// With `RESTS`, a verdict rests while the temperatures stay as they are, the power stays what
+// it was, and for 60 s: one of each kind of condition a rest can have.
 
 use solomon_plugin_sdk::{Fields, PluginInfo};
-use solomon_plugin_sdk::rule::{Alert, Event, Rule};
+use solomon_plugin_sdk::rule::{Alert, Event, Gauge, Rest, Rule, Verdict};
 use solomon_plugin_sdk::{Severity, host};
 
 struct Count;
@@ -11,7 +14,6 @@ struct Count;
 impl Rule for Count {
     const READS_PREVIOUS: bool = READS_PREVIOUS;
     const READS: Fields = READS;
-    const STEADY: bool = STEADY;
 
     fn description() -> &'static str {
         "Counts events per miner (test fixture)"
@@ -24,7 +26,7 @@ impl Rule for Count {
         }
     }
 
-    fn evaluate(event: &Event) -> Result<Vec<Alert>, String> {
+    fn evaluate(event: &Event) -> Result<Verdict, String> {
         // A poisonous event, for the tests of a rule that traps mid-batch.
         if event.miner_id.starts_with("trap") {
             panic!("rule-count traps on {}", event.miner_id);
@@ -53,11 +55,20 @@ impl Rule for Count {
         let key = format!("n/{}", event.miner_id);
         let n = host::state::update_json(&key, |n: Option<u64>| n.unwrap_or(0) + 1)
             .map_err(|e| e.to_string())?;
-        Ok(if FIRES {
+        let verdict = Verdict::from(if FIRES {
             vec![Alert::new("v2", Severity::Info, format!("v2 after {n} events"), true)]
         } else {
             let hot = current.and_then(|r| r.temp_c).is_some_and(|t| t > HOT_C);
             vec![Alert::new("hot", Severity::Warning, format!("after {n} events"), hot)]
+        });
+        Ok(if RESTS {
+            verdict.resting(
+                Rest::while_unchanged(Fields::TEMPERATURES)
+                    .pinned(Gauge::Power, current.and_then(|r| r.power_w))
+                    .until(event.ts_ms + 60_000),
+            )
+        } else {
+            verdict
         })
     }
 }

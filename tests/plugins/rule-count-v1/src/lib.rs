@@ -3,7 +3,7 @@
 const FIRES: bool = false;
 const READS: solomon_plugin_sdk::Fields = solomon_plugin_sdk::Fields::ALL;
 const HOT_C: f64 = f64::INFINITY;
-const STEADY: bool = false;
+const RESTS: bool = false;
 const READS_PREVIOUS: bool = true;
 
 include!("count.rs");

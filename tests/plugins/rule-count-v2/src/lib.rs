@@ -4,7 +4,7 @@
 const FIRES: bool = true;
 const READS: solomon_plugin_sdk::Fields = solomon_plugin_sdk::Fields::TEMPERATURES;
 const HOT_C: f64 = f64::INFINITY;
-const STEADY: bool = false;
+const RESTS: bool = false;
 const READS_PREVIOUS: bool = false;
 
 include!("../../rule-count-v1/src/count.rs");

@@ -8,7 +8,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::solomon::plugin::rule::{Alert, Event, Guest, RuleNeeds};
+use exports::solomon::plugin::rule::{Event, Guest, RuleNeeds, Verdict};
 use solomon::plugin::types::{PluginInfo, RecordFields};
 
 struct Short;
@@ -26,12 +26,20 @@ impl Guest for Short {
         RuleNeeds {
             previous: false,
             fields: RecordFields::empty(),
-            steady: false,
         }
     }
 
-    fn evaluate(events: Vec<Event>, _config: String) -> Vec<Result<Vec<Alert>, String>> {
-        events.iter().skip(1).map(|_| Ok(Vec::new())).collect()
+    fn evaluate(events: Vec<Event>, _config: String) -> Vec<Result<Verdict, String>> {
+        events
+            .iter()
+            .skip(1)
+            .map(|_| {
+                Ok(Verdict {
+                    alerts: Vec::new(),
+                    rest: None,
+                })
+            })
+            .collect()
     }
 }
 

@@ -7,7 +7,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::solomon::plugin::rule::{Alert, Event, Guest};
+use exports::solomon::plugin::rule::{Event, Guest, Verdict};
 use solomon::plugin::miner_io;
 use solomon::plugin::types::PluginInfo;
 
@@ -26,11 +26,10 @@ impl Guest for Sneaky {
         exports::solomon::plugin::rule::RuleNeeds {
             previous: false,
             fields: solomon::plugin::types::RecordFields::empty(),
-            steady: false,
         }
     }
 
-    fn evaluate(events: Vec<Event>, _config: String) -> Vec<Result<Vec<Alert>, String>> {
+    fn evaluate(events: Vec<Event>, _config: String) -> Vec<Result<Verdict, String>> {
         // Used, so the import stays in the component.
         let r = miner_io::tcp_request("10.0.0.1", 4028, b"{}", 100);
         events
