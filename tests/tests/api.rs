@@ -488,6 +488,10 @@ async fn metrics_parse_as_prometheus_text() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    // Rule event counts are about rules: drivers have no line in them.
+    assert!(!scrape.samples.iter().any(|s| {
+        s.metric.starts_with("solomon_plugin_events_") && s.labels.get("world") == Some("driver")
+    }));
     let value = |name: &str, miner: Option<&str>| -> Option<f64> {
         scrape
             .samples

@@ -260,46 +260,56 @@ impl Collector for Live {
 
         let plugins = state.plugins();
         type Stat = fn(&crate::runtime::StatsSnapshot) -> u64;
-        // The last two are counts of rule events: drivers are left out of them.
-        let per_plugin: [(&str, &str, Stat); 6] = [
-            ("solomon_plugin_calls", "Calls into the plugin", |s| s.calls),
+        use crate::runtime::World;
+        // Name, help, value, and the plugins it is about (`None`: every plugin).
+        let per_plugin: [(&str, &str, Stat, Option<World>); 6] = [
+            (
+                "solomon_plugin_calls",
+                "Calls into the plugin",
+                |s| s.calls,
+                None,
+            ),
             (
                 "solomon_plugin_traps",
                 "Calls that trapped (timeouts included)",
                 |s| s.traps,
+                None,
             ),
             (
                 "solomon_plugin_timeouts",
                 "Calls stopped for exceeding their CPU budget",
                 |s| s.timeouts,
+                None,
             ),
             (
                 "solomon_plugin_restarts",
                 "Instances rebuilt after a failure",
                 |s| s.restarts,
+                None,
             ),
             (
                 "solomon_plugin_events_judged",
                 "Events a rule was sent",
                 |s| s.judged,
+                Some(World::AlertRule),
             ),
             (
                 "solomon_plugin_events_spared",
                 "Samples a rule was not sent: they kept the rest of its last verdict",
                 |s| s.spared,
+                Some(World::AlertRule),
             ),
         ];
         let stats: Vec<_> = plugins
             .iter()
             .map(|p| (p.meta().clone(), p.stats()))
             .collect();
-        for (i, (name, help, stat)) in per_plugin.into_iter().enumerate() {
+        for (name, help, stat, world) in per_plugin {
             let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
-            let rules_only = i >= 4;
-            for (meta, s) in &stats {
-                if rules_only && meta.world != crate::runtime::World::AlertRule {
-                    continue;
-                }
+            for (meta, s) in stats
+                .iter()
+                .filter(|(m, _)| world.is_none_or(|w| m.world == w))
+            {
                 let labels = [
                     ("plugin", meta.name.as_str()),
                     ("version", meta.version.as_str()),
