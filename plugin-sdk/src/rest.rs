@@ -162,10 +162,29 @@ impl Rest {
     /// Whether a sample at `ts_ms` whose record is `current`, following one whose record is
     /// `previous`, keeps the rest. What the host asks of every sample of a resting rule.
     pub fn holds(&self, previous: &MinerRecord, current: &MinerRecord, ts_ms: u64) -> bool {
-        self.until_ms.is_none_or(|t| ts_ms < t)
-            && self.changed.agree(previous, current)
-            && self.bounds.iter().all(|b| b.holds(current))
+        holds(
+            self.changed,
+            &self.bounds,
+            self.until_ms,
+            previous,
+            current,
+            ts_ms,
+        )
     }
+}
+
+/// [`Rest::holds`] on the parts of a rest, for a host that keeps many of them packed.
+pub fn holds(
+    changed: Fields,
+    bounds: &[Bound],
+    until_ms: Option<u64>,
+    previous: &MinerRecord,
+    current: &MinerRecord,
+    ts_ms: u64,
+) -> bool {
+    until_ms.is_none_or(|t| ts_ms < t)
+        && changed.agree(previous, current)
+        && bounds.iter().all(|b| b.holds(current))
 }
 
 #[cfg(test)]
