@@ -40,19 +40,6 @@ pub enum Gauge {
 }
 
 impl Gauge {
-    /// Every gauge.
-    pub const ALL: [Gauge; 9] = [
-        Gauge::Hashrate,
-        Gauge::ExpectedHashrate,
-        Gauge::Temp,
-        Gauge::TempMax,
-        Gauge::VrTemp,
-        Gauge::FanRpmMin,
-        Gauge::Power,
-        Gauge::SharesAccepted,
-        Gauge::SharesRejected,
-    ];
-
     /// What `r` reports for this gauge.
     pub fn read(self, r: &MinerRecord) -> Option<f64> {
         match self {

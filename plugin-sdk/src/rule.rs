@@ -126,11 +126,6 @@ impl Verdict {
         self.rest = Some(rest);
         self
     }
-
-    /// Whether some alert fires.
-    pub fn firing(&self) -> bool {
-        self.alerts.iter().any(|a| a.firing)
-    }
 }
 
 impl From<Vec<Alert>> for Verdict {
