@@ -5,7 +5,7 @@
 //! boards, the fans) into every rule for every poll was most of what judging it cost. What
 //! every rule may use is always there: `id`, `make`, `state` and `ts_ms`.
 
-use crate::MinerRecord;
+use crate::{MinerRecord, Pool};
 
 /// A set of field groups; combine with [`Fields::and`] (usable in a `const`) or `|`. The
 /// default is the empty set.
@@ -37,11 +37,14 @@ impl Fields {
     pub const POOLS: Fields = Fields(1 << 8);
     /// `errors`.
     pub const ERRORS: Fields = Fields(1 << 9);
+    /// Of each pool, only `index`, `url`, `user` and `active`: where the miner mines, without
+    /// the counters that move at every poll. Within [`Fields::POOLS`].
+    pub const POOL_TARGETS: Fields = Fields(1 << 10);
     /// Every field.
-    pub const ALL: Fields = Fields((1 << 10) - 1);
+    pub const ALL: Fields = Fields((1 << 11) - 1);
 
     /// Every group, in the order of the contract's flags.
-    pub const GROUPS: [Fields; 10] = [
+    pub const GROUPS: [Fields; 11] = [
         Fields::IDENTITY,
         Fields::HASHRATE,
         Fields::TEMPERATURES,
@@ -52,11 +55,12 @@ impl Fields {
         Fields::DIFFICULTY,
         Fields::POOLS,
         Fields::ERRORS,
+        Fields::POOL_TARGETS,
     ];
 
     /// The groups' names as the contract spells them (`temperatures`, `pools`).
     pub fn names(self) -> Vec<&'static str> {
-        const NAMES: [&str; 10] = [
+        const NAMES: [&str; 11] = [
             "identity",
             "hashrate",
             "temperatures",
@@ -67,6 +71,7 @@ impl Fields {
             "difficulty",
             "pools",
             "errors",
+            "pool-targets",
         ];
         Fields::GROUPS
             .iter()
@@ -169,6 +174,8 @@ impl Fields {
             blocks_found: pick_u(df, &r.blocks_found),
             pools: if has(Fields::POOLS) {
                 r.pools.clone()
+            } else if has(Fields::POOL_TARGETS) {
+                r.pools.iter().map(Pool::target).collect()
             } else {
                 Vec::new()
             },
@@ -239,6 +246,12 @@ impl Fields {
             })
             && group(Fields::POOLS, &|| a.pools == b.pools)
             && group(Fields::ERRORS, &|| a.errors == b.errors)
+            && group(Fields::POOL_TARGETS, &|| {
+                a.pools.len() == b.pools.len()
+                    && a.pools.iter().zip(&b.pools).all(|(p, q)| {
+                        (p.index, &p.url, &p.user, p.active) == (q.index, &q.url, &q.user, q.active)
+                    })
+            })
     }
 }
 
@@ -248,7 +261,7 @@ impl Fields {
 #[macro_export]
 macro_rules! __fields_wire {
     ($($wt:ident)::+) => {
-        const FLAGS: [$($wt)::+::RecordFields; 10] = [
+        const FLAGS: [$($wt)::+::RecordFields; 11] = [
             $($wt)::+::RecordFields::IDENTITY,
             $($wt)::+::RecordFields::HASHRATE,
             $($wt)::+::RecordFields::TEMPERATURES,
@@ -259,6 +272,7 @@ macro_rules! __fields_wire {
             $($wt)::+::RecordFields::DIFFICULTY,
             $($wt)::+::RecordFields::POOLS,
             $($wt)::+::RecordFields::ERRORS,
+            $($wt)::+::RecordFields::POOL_TARGETS,
         ];
 
         /// The SDK's set as the contract's flags.
@@ -407,11 +421,19 @@ mod tests {
             |r| r.block_height = Some(900_001),
             |r| r.blocks_found = Some(1),
             |r| r.pools[0].accepted = Some(9),
+            |r| r.pools[0].rejected = Some(9),
+            |r| r.pools[0].alive = Some(false),
+            |r| r.pools[0].difficulty = Some(2e3),
+            |r| r.pools[0].url.push('x'),
+            |r| r.pools[0].user = Some("thief".into()),
+            |r| r.pools[0].active = Some(false),
+            |r| r.pools[0].index = 1,
+            |r| r.pools.push(Pool::default()),
             |r| r.errors.clear(),
             |r| r.state = MinerState::Idle,
             |r| r.make.push('x'),
         ];
-        for bits in 0..1u16 << 10 {
+        for bits in 0..1u16 << 11 {
             let set = Fields(bits);
             let later = MinerRecord {
                 ts_ms: base.ts_ms + 5000,
@@ -437,6 +459,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn pool_targets_are_the_pools_without_their_counters() {
+        let mut r = full();
+        r.pools[0] = Pool {
+            index: 2,
+            url: "stratum+tcp://p:3333".into(),
+            user: Some("bc1q.w".into()),
+            active: Some(true),
+            alive: Some(true),
+            accepted: Some(5),
+            rejected: Some(1),
+            difficulty: Some(1e3),
+        };
+        let seen = Fields::POOL_TARGETS.project(&r).pools;
+        assert_eq!(
+            seen,
+            [Pool {
+                index: 2,
+                url: "stratum+tcp://p:3333".into(),
+                user: Some("bc1q.w".into()),
+                active: Some(true),
+                ..Default::default()
+            }]
+        );
+        assert_eq!(
+            (Fields::POOL_TARGETS | Fields::POOLS).project(&r).pools,
+            r.pools
+        );
     }
 
     #[test]

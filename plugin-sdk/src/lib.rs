@@ -63,7 +63,7 @@ pub use fields::Fields;
 pub use record::{Board, Fan, MinerError, MinerRecord, MinerState, Pool};
 
 /// The WIT package version this SDK implements.
-pub const API_VERSION: &str = "0.6.0";
+pub const API_VERSION: &str = "0.7.0";
 
 /// Name, version and description a plugin declares.
 #[derive(Debug, Clone, PartialEq, Eq)]

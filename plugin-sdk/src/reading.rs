@@ -38,7 +38,13 @@ macro_rules! __reading_wire {
                 boards: has(F::BOARDS).then(|| r.boards.iter().cloned().map(board_to_wit).collect()),
                 shares: has(F::SHARES).then(|| shares_of(r)),
                 difficulty: has(F::DIFFICULTY).then(|| difficulty_of(r)),
-                pools: has(F::POOLS).then(|| r.pools.iter().cloned().map(pool_to_wit).collect()),
+                pools: if has(F::POOLS) {
+                    Some(r.pools.iter().cloned().map(pool_to_wit).collect())
+                } else if has(F::POOL_TARGETS) {
+                    Some(r.pools.iter().map(|p| pool_to_wit(p.target())).collect())
+                } else {
+                    None
+                },
                 errors: has(F::ERRORS).then(|| r.errors.iter().cloned().map(error_to_wit).collect()),
             }
         }

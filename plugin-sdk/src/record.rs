@@ -86,6 +86,20 @@ pub struct Pool {
     pub difficulty: Option<f64>,
 }
 
+impl Pool {
+    /// This pool as a rule reading only [`Fields::POOL_TARGETS`](crate::Fields::POOL_TARGETS)
+    /// sees it: where it points, its counters and difficulty `None`.
+    pub fn target(&self) -> Pool {
+        Pool {
+            index: self.index,
+            url: self.url.clone(),
+            user: self.user.clone(),
+            active: self.active,
+            ..Default::default()
+        }
+    }
+}
+
 /// A fault the miner itself reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]

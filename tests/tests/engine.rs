@@ -322,8 +322,8 @@ async fn the_shipped_rules_rest_on_a_healthy_miner_and_wake_for_trouble() {
         send(healthy(i), RuleEventKind::Sample).await;
         e.settled(sent.get() * 9).await;
     }
-    // Each judged the first sample only, but rule-pool-changed: the pools' share counters
-    // move at every poll, and it rests only while its field groups stay as they are.
+    // Each judged the first sample only; rule-pool-changed too, though the pool's share
+    // counters moved at every sample: it reads (and rests on) where the pool points.
     for name in [
         "rule-offline",
         "rule-not-hashing",
@@ -333,10 +333,10 @@ async fn the_shipped_rules_rest_on_a_healthy_miner_and_wake_for_trouble() {
         "rule-reject-ratio",
         "rule-new-best",
         "rule-block-found",
+        "rule-pool-changed",
     ] {
         assert_eq!(judged(name), (1, 5), "{name}");
     }
-    assert_eq!(judged("rule-pool-changed"), (6, 0));
 
     // Hot: rule-overheat is woken and fires at once.
     let mut r = healthy(6);
@@ -388,8 +388,17 @@ async fn the_shipped_rules_rest_on_a_healthy_miner_and_wake_for_trouble() {
     e.settled(sent.get() * 9).await;
     assert_eq!(judged("rule-reject-ratio"), (3, 12));
 
-    // Offline: a state change, which every rule is sent.
+    // Another user on the same pool (a hijacked miner): rule-pool-changed is woken, fires.
+    assert_eq!(judged("rule-pool-changed"), (1, 14));
     let mut r = healthy(15);
+    r.pools[0].user = Some("bc1qthief.s19".into());
+    send(r, RuleEventKind::Sample).await;
+    e.settled(sent.get() * 9).await;
+    assert_eq!(judged("rule-pool-changed"), (2, 14));
+    assert!(firing("rule-pool-changed", "pool"));
+
+    // Offline: a state change, which every rule is sent.
+    let mut r = healthy(16);
     r.state = solomon_plugin_sdk::MinerState::Offline;
     let kind = RuleEventKind::StateChange(
         solomon_plugin_sdk::MinerState::Hashing,
@@ -397,7 +406,7 @@ async fn the_shipped_rules_rest_on_a_healthy_miner_and_wake_for_trouble() {
     );
     send(r, kind).await;
     e.settled(sent.get() * 9).await;
-    assert_eq!(judged("rule-offline"), (2, 14));
+    assert_eq!(judged("rule-offline"), (2, 15));
     assert!(firing("rule-offline", "offline"));
     assert_eq!(e.failures(), 0);
 }

@@ -254,7 +254,7 @@ async fn a_plugin_built_for_an_older_contract_is_refused_with_the_fix() {
         Err(e @ LoadError::ContractVersion { .. }) => {
             let msg = e.to_string();
             assert!(msg.contains("solomon:plugin@0.1.0"), "{msg}");
-            assert!(msg.contains("solomon-plugin-sdk 0.6.0"), "{msg}");
+            assert!(msg.contains("solomon-plugin-sdk 0.7.0"), "{msg}");
         }
         Err(other) => panic!("expected a contract version error, got {other}"),
         Ok(_) => panic!("a 0.1.0 plugin loaded"),
@@ -484,7 +484,7 @@ fn plugin_check_accepts_plugins_and_rejects_the_wrong_world() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("rule-hot-chip 0.1.0 (world alert-rule, api 0.6.0"),
+        stdout.contains("rule-hot-chip 0.1.0 (world alert-rule, api 0.7.0"),
         "{stdout}"
     );
     assert!(

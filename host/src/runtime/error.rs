@@ -32,7 +32,7 @@ pub enum LoadError {
     Invalid(String),
     /// Exports neither world of the contract.
     #[error(
-        "wrong world: exports {exports:?}; a plugin must export `solomon:plugin/miner-driver@0.6.x` (world `driver`) or `solomon:plugin/rule@0.6.x` (world `alert-rule`)"
+        "wrong world: exports {exports:?}; a plugin must export `solomon:plugin/miner-driver@0.7.x` (world `driver`) or `solomon:plugin/rule@0.7.x` (world `alert-rule`)"
     )]
     WrongWorld {
         /// What it exports.

@@ -130,7 +130,7 @@ pub fn linker(engine: &Engine, world: World) -> wasmtime::Result<Linker<PluginCt
     Ok(l)
 }
 
-/// Finds the world from the component's exports (`<pkg>/<iface>@0.6.x`) and checks that the
+/// Finds the world from the component's exports (`<pkg>/<iface>@0.7.x`) and checks that the
 /// contract version is the one this host speaks.
 fn detect_world(
     engine: &Engine,

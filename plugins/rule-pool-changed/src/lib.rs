@@ -33,7 +33,9 @@ pub fn difference(now: &(String, String), want: &(String, String)) -> Option<Str
 struct PoolChanged;
 
 impl Rule for PoolChanged {
-    const READS: Fields = Fields::POOLS;
+    // Where each pool points, not its counters: those move at every poll, and a rest that
+    // watched them would break at every poll.
+    const READS: Fields = Fields::POOL_TARGETS;
     // Reads only the current record: the host need not copy the previous one in.
     const READS_PREVIOUS: bool = false;
 
@@ -65,8 +67,8 @@ impl Rule for PoolChanged {
                 .map_err(|e| e.to_string())?,
             };
         }
-        // The pool it learnt is written once; the same pools against it, the same verdict.
-        // (The pools' share counters move at every poll, so in practice it rests little.)
+        // The pool it learnt is written once; the same pool targets against it, the same
+        // verdict.
         let alert = match difference(&now, &want) {
             Some(why) => Alert::new("pool", Severity::Critical, why, true),
             None => Alert::new(
