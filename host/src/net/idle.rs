@@ -31,13 +31,28 @@ struct Idle {
 }
 
 struct Slots {
-    /// By `host:port`: miners behind one address (port forwarding) each keep their own.
-    by_addr: HashMap<Box<str>, Idle>,
+    /// By `host:port`: miners behind one address (port forwarding) each keep their own. A
+    /// taken connection leaves its address behind, empty, so that putting it back allocates
+    /// no key (until a sweep clears empty addresses).
+    by_addr: HashMap<Box<str>, Option<Idle>>,
+    /// Connections held (addresses not empty).
+    held: usize,
     last_sweep: Instant,
 }
 
-fn addr(host: &str, port: u16) -> Box<str> {
-    format!("{host}:{port}").into()
+/// Calls `f` with `host:port`, written on the stack when it fits: this runs twice per poll.
+fn with_addr<R>(host: &str, port: u16, f: impl FnOnce(&str) -> R) -> R {
+    use std::io::Write as _;
+    const LEN: usize = 96;
+    let mut buf = [0u8; LEN];
+    let mut w = &mut buf[..];
+    if write!(w, "{host}:{port}").is_ok() {
+        let n = LEN - w.len();
+        if let Ok(key) = std::str::from_utf8(&buf[..n]) {
+            return f(key);
+        }
+    }
+    f(&format!("{host}:{port}"))
 }
 
 /// Idle connections by miner address; at most one per address, at most `capacity` in all.
@@ -66,6 +81,7 @@ impl IdleConnections {
         IdleConnections {
             slots: Mutex::new(Slots {
                 by_addr: HashMap::new(),
+                held: 0,
                 last_sweep: Instant::now(),
             }),
             capacity,
@@ -79,7 +95,7 @@ impl IdleConnections {
 
     /// Connections held now.
     pub fn len(&self) -> usize {
-        self.slots().by_addr.len()
+        self.slots().held
     }
 
     /// Whether none is held.
@@ -90,7 +106,12 @@ impl IdleConnections {
     /// The idle connection to `host:port`, if there is one the peer has not closed, registered
     /// with the current runtime.
     pub fn take(&self, host: &str, port: u16) -> Option<TcpStream> {
-        let idle = self.slots().by_addr.remove(&addr(host, port))?;
+        let idle = with_addr(host, port, |key| {
+            let mut slots = self.slots();
+            let idle = slots.by_addr.get_mut(key)?.take()?;
+            slots.held -= 1;
+            Some(idle)
+        })?;
         if idle.since.elapsed() > self.max_idle {
             return None;
         }
@@ -121,16 +142,28 @@ impl IdleConnections {
             if now.duration_since(slots.last_sweep) >= SWEEP_EVERY.min(self.max_idle) {
                 slots.last_sweep = now;
                 let max_idle = self.max_idle;
-                let stale = slots
-                    .by_addr
-                    .extract_if(|_, i| now.duration_since(i.since) > max_idle);
-                dropped.extend(stale.map(|(_, i)| i));
+                let stale = slots.by_addr.extract_if(|_, i| {
+                    i.as_ref()
+                        .is_none_or(|i| now.duration_since(i.since) > max_idle)
+                });
+                dropped.extend(stale.filter_map(|(_, i)| i));
+                slots.held -= dropped.len();
             }
-            let key = addr(host, port);
-            if slots.by_addr.len() < self.capacity || slots.by_addr.contains_key(&key) {
-                let idle = Idle { stream, since: now };
-                dropped.extend(slots.by_addr.insert(key, idle));
-            }
+            let idle = Idle { stream, since: now };
+            let slots = &mut *slots;
+            let room = slots.held < self.capacity;
+            with_addr(host, port, |key| match slots.by_addr.get_mut(key) {
+                Some(slot @ Some(_)) => dropped.extend(slot.replace(idle)),
+                Some(slot) if room => {
+                    *slot = Some(idle);
+                    slots.held += 1;
+                }
+                None if room => {
+                    slots.by_addr.insert(key.into(), Some(idle));
+                    slots.held += 1;
+                }
+                _ => dropped.push(idle),
+            });
         }
         // Closing sockets is a system call each: outside the lock.
         drop(dropped);
@@ -175,6 +208,42 @@ mod tests {
         assert_eq!(pool.len(), 2);
         assert!(pool.take("10.0.0.5", 8080).is_some());
         assert!(pool.take("10.0.0.5", 8081).is_some());
+        // A name too long for the key written on the stack.
+        let long = format!("{}.example", "m".repeat(120));
+        let (c, _tc) = pair().await;
+        pool.put(&long, 80, c);
+        assert!(pool.take(&long[..long.len() - 1], 80).is_none());
+        assert!(pool.take(&long, 80).is_some());
+        assert!(pool.is_empty());
+    }
+
+    /// A connection taken and put back counts once; a full pool drops a newcomer's.
+    #[tokio::test]
+    async fn taking_and_putting_back_keeps_the_count() {
+        let pool = IdleConnections::new(1);
+        for _ in 0..3 {
+            let (ours, _theirs) = pair().await;
+            pool.put("a", 80, ours);
+            let (again, _t) = pair().await;
+            pool.put("a", 80, again);
+            assert_eq!(pool.len(), 1, "the newer replaces the older");
+            assert!(pool.take("a", 80).is_some());
+            assert_eq!(pool.len(), 0);
+        }
+        let (a, _ta) = pair().await;
+        let (b, _tb) = pair().await;
+        pool.put("a", 80, a);
+        pool.put("b", 80, b);
+        assert_eq!(pool.len(), 1, "full");
+        assert!(pool.take("b", 80).is_none());
+        // `a` taken, `b` put while it was out: `a` is not let back over the capacity.
+        let a = pool.take("a", 80).expect("kept");
+        let (b, _tb) = pair().await;
+        pool.put("b", 80, b);
+        pool.put("a", 80, a);
+        assert_eq!(pool.len(), 1, "still full");
+        assert!(pool.take("a", 80).is_none());
+        assert!(pool.take("b", 80).is_some());
     }
 
     #[tokio::test]
