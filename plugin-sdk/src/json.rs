@@ -94,7 +94,13 @@ impl<'a> Object<'a> {
 impl<'a> Json<'a> {
     /// Parses a whole document (at most 128 levels deep, like `serde_json`).
     pub fn parse(text: &'a [u8]) -> Result<Json<'a>, serde_json::Error> {
-        serde_json::from_slice(text)
+        match std::str::from_utf8(text) {
+            // Checked once, whole: read from bytes, each string was checked on its own, a call
+            // per string (1.4% of the daemon's CPU at 10,000 miners).
+            Ok(text) => serde_json::from_str(text),
+            // Read from the bytes, for the error to say where the bad byte is.
+            Err(_) => serde_json::from_slice(text),
+        }
     }
 
     /// The member `key` of an object; `None` for a missing key or a non-object.
