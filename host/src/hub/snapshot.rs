@@ -5,14 +5,17 @@
 //! on the runtime's threads and stall polling for seconds.
 
 use axum::extract::ws::Utf8Bytes;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// The last fleet snapshot and when its building began.
+/// The last fleet snapshot, while some connection still holds it, and when its building
+/// began. Held weakly: once every client that waited for it has sent it, a kept copy could
+/// serve no one (a later subscriber needs a newer one) and only held a few MB at 10,000
+/// miners.
 #[derive(Debug, Default)]
 pub struct SnapshotCache {
-    last: Mutex<Option<(Instant, Parts)>>,
+    last: Mutex<Option<(Instant, Weak<[Utf8Bytes]>)>>,
 }
 
 /// A snapshot's messages, in order.
@@ -30,8 +33,9 @@ impl SnapshotCache {
         let mut last = self.last.lock().await;
         if let Some((at, snap)) = last.as_ref()
             && *at >= since
+            && let Some(snap) = snap.upgrade()
         {
-            return snap.clone();
+            return snap;
         }
         let at = Instant::now();
         let snap: Parts = match tokio::task::spawn_blocking(build).await {
@@ -43,7 +47,7 @@ impl SnapshotCache {
                 )]);
             }
         };
-        *last = Some((at, snap.clone()));
+        *last = Some((at, Arc::downgrade(&snap)));
         snap
     }
 }
@@ -72,5 +76,24 @@ mod tests {
             .await;
         assert_eq!(c[0].as_str(), "snapshot 1");
         assert_eq!(builds.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn keeps_a_snapshot_only_while_a_client_holds_it() {
+        let cache = SnapshotCache::default();
+        let joined = Instant::now();
+        let a = cache.get_or_build(joined, || vec!["one".into()]).await;
+        let weak = Arc::downgrade(&a);
+        drop(a);
+        assert!(
+            weak.upgrade().is_none(),
+            "the cache keeps no copy of its own"
+        );
+        let b = cache.get_or_build(joined, || vec!["two".into()]).await;
+        assert_eq!(
+            b[0].as_str(),
+            "two",
+            "built again for a client that joined before"
+        );
     }
 }

@@ -40,7 +40,7 @@ pub struct WsConfig {
     /// Rows per part of the fleet snapshot. The socket's write buffer grows to the largest
     /// message it sent and keeps that size, so one 3 MB snapshot at 10,000 miners left every
     /// connection holding 3 MB for good (600 MB for 100 dashboards); parts of 500 rows still
-    /// left each about 200 KB.
+    /// left each about 200 KB, parts of 50 about 20 KB.
     pub snapshot_part_rows: usize,
 }
 
@@ -52,7 +52,7 @@ impl Default for WsConfig {
             send_timeout: Duration::from_secs(10),
             max_message_bytes: 16 * 1024,
             batch: 256,
-            snapshot_part_rows: 100,
+            snapshot_part_rows: 50,
         }
     }
 }
