@@ -89,8 +89,9 @@ impl Bound {
 /// ```
 /// use solomon_plugin_sdk::Fields;
 /// use solomon_plugin_sdk::rest::{Gauge, Rest};
-/// // Quiet while the pools stay as they are and the chip stays at or below 70 °C.
-/// let rest = Rest::while_unchanged(Fields::POOLS).within(Gauge::TempMax, f64::NEG_INFINITY, 70.0);
+/// // Quiet while the pools point where they did and the chip stays at or below 70 °C.
+/// let rest =
+///     Rest::while_unchanged(Fields::POOL_TARGETS).within(Gauge::TempMax, f64::NEG_INFINITY, 70.0);
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Rest {

@@ -76,12 +76,9 @@ fn earliest(text: &str, names: &[(&str, Family)]) -> Option<usize> {
 }
 
 impl Family {
-    /// From the upper-cased text of the `version` (and `devdetails`) replies.
-    pub fn detect(upper: &str) -> Family {
-        NAMES
-            .iter()
-            .find(|(name, _)| upper.contains(name))
-            .map_or(Family::Generic, |(_, f)| *f)
+    /// From the text of the `version` (and `devdetails`) replies, in any case.
+    pub fn detect(text: &str) -> Family {
+        earliest(text, &NAMES).map_or(Family::Generic, |i| NAMES[i].1)
     }
 
     /// From the replies themselves: the same rules over the keys and string values of `whole`
