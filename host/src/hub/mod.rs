@@ -18,7 +18,8 @@ mod snapshot;
 mod topic;
 
 pub use row::FleetRow;
-pub use snapshot::SnapshotCache;
+pub(crate) use row::RowsMessage;
+pub use snapshot::{SnapshotCache, SnapshotParts};
 pub use topic::{Topic, TopicError, Topics};
 
 use crate::state::Snapshot;
@@ -144,12 +145,7 @@ impl Hub {
             );
         }
         if self.tx.receiver_count() > 0 {
-            match serde_json::to_string(&FleetRow::of(snap)) {
-                Ok(row) => self.push_row(row),
-                Err(e) => {
-                    tracing::warn!(miner = %snap.record.id, "a fleet row did not serialize: {e}")
-                }
-            }
+            self.push_row(&FleetRow::of(snap), &snap.record.id);
         }
     }
 
@@ -157,7 +153,7 @@ impl Hub {
     pub fn miner_removed(&self, id: &str) {
         let json = serde_json::json!({"type": "miner_removed", "id": id}).to_string();
         self.send(&self.miners_tx, Subject::Miner(id.to_string()), json);
-        self.push_row(serde_json::json!({"id": id, "removed": true}).to_string());
+        self.push_row(&serde_json::json!({"id": id, "removed": true}), id);
     }
 
     /// Publishes an alert change (`alert` is the alert's JSON).
@@ -187,13 +183,16 @@ impl Hub {
     /// message is at least [`ROWS_WINDOW`] old; otherwise the flusher task sends it when the
     /// window ends. Rows after a quiet spell thus wait for nothing, and under load each
     /// client gets one message per window.
-    fn push_row(&self, row: String) {
+    fn push_row<T: Serialize>(&self, row: &T, id: &str) {
         let now = Instant::now();
         let (ready, wake) = {
             let mut buf = lock(&self.rows);
-            buf.rows.push(row);
+            if let Err(e) = buf.msg.push(row) {
+                tracing::warn!(miner = %id, "a fleet row did not serialize: {e}");
+                return;
+            }
             let here = !THROUGH_FLUSHER.get();
-            if (here && now >= buf.last + ROWS_WINDOW) || buf.rows.len() >= ROWS_MAX {
+            if (here && now >= buf.last + ROWS_WINDOW) || buf.msg.rows() >= ROWS_MAX {
                 (Some(buf.take(now)), false)
             } else {
                 (None, !std::mem::replace(&mut buf.flush_pending, true))
@@ -268,30 +267,16 @@ impl Drop for Hub {
     }
 }
 
-/// `{"type":"rows","miners":[...]}` around already serialized rows.
-fn rows_message(rows: &[String]) -> String {
-    wrap_rows(r#"{"type":"rows","miners":["#, rows)
-}
-
-/// `head` (which opens the rows' array), the rows joined with commas, then `]}`.
-pub(crate) fn wrap_rows(head: &str, rows: &[String]) -> String {
-    let len: usize = rows.iter().map(|r| r.len() + 1).sum();
-    let mut msg = String::with_capacity(head.len() + len + 2);
-    msg.push_str(head);
-    for (i, r) in rows.iter().enumerate() {
-        if i > 0 {
-            msg.push(',');
-        }
-        msg.push_str(r);
-    }
-    msg.push_str("]}");
-    msg
-}
+/// What opens a `rows` message: `{"type":"rows","miners":[...]}`.
+const ROWS_HEAD: &str = r#"{"type":"rows","miners":["#;
 
 /// Fleet rows waiting for their window.
 #[derive(Debug)]
 struct RowBuffer {
-    rows: Vec<String>,
+    /// The next `rows` message, its rows written in as they come.
+    msg: RowsMessage,
+    /// How long the last message grew, to make room for the next one at once.
+    last_len: usize,
     /// When the last `rows` message went out.
     last: Instant,
     /// The flusher was woken for these rows.
@@ -302,7 +287,8 @@ impl Default for RowBuffer {
     fn default() -> Self {
         let now = Instant::now();
         RowBuffer {
-            rows: Vec::new(),
+            msg: RowsMessage::new(ROWS_HEAD, 0),
+            last_len: 0,
             // The first row goes out at once.
             last: now.checked_sub(ROWS_WINDOW).unwrap_or(now),
             flush_pending: false,
@@ -313,8 +299,9 @@ impl Default for RowBuffer {
 impl RowBuffer {
     /// The waiting rows as one message; the buffer starts a new window at `now`.
     fn take(&mut self, now: Instant) -> String {
-        let msg = rows_message(&self.rows);
-        self.rows.clear();
+        let next = RowsMessage::new(ROWS_HEAD, self.last_len);
+        let msg = std::mem::replace(&mut self.msg, next).finish();
+        self.last_len = msg.len();
         self.last = now;
         self.flush_pending = false;
         msg
@@ -357,7 +344,7 @@ async fn flush_rows(
         let msg = {
             let mut buf = lock(&buf);
             // A row that came after the window already took the waiting ones along.
-            if buf.rows.is_empty() {
+            if buf.msg.rows() == 0 {
                 buf.flush_pending = false;
                 continue;
             }

@@ -91,3 +91,79 @@ impl<'a> FleetRow<'a> {
         }
     }
 }
+
+/// A message that carries rows (`rows`, or a part of the fleet snapshot), written as the rows
+/// come: the head that opens the rows' array, each row serialized straight after the last,
+/// then `]}`. Rows are never held as strings of their own: at 10,000 miners that was 2,000
+/// small allocations a second, and a fleet snapshot held every row twice (rows, then parts)
+/// while it was built, ~10 MB at once when dashboards subscribed.
+#[derive(Debug)]
+pub(crate) struct RowsMessage {
+    json: Vec<u8>,
+    rows: usize,
+}
+
+impl RowsMessage {
+    /// An empty message opened by `head` (which must end by opening an array), with room for
+    /// `capacity` bytes.
+    pub(crate) fn new(head: &str, capacity: usize) -> Self {
+        let mut json = Vec::with_capacity(capacity.max(head.len() + 2));
+        json.extend_from_slice(head.as_bytes());
+        RowsMessage { json, rows: 0 }
+    }
+
+    /// Adds a row. One that does not serialize leaves the message as it was.
+    pub(crate) fn push<T: Serialize + ?Sized>(&mut self, row: &T) -> serde_json::Result<()> {
+        let mark = self.json.len();
+        if self.rows > 0 {
+            self.json.push(b',');
+        }
+        match serde_json::to_writer(&mut self.json, row) {
+            Ok(()) => {
+                self.rows += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.json.truncate(mark);
+                Err(e)
+            }
+        }
+    }
+
+    /// Rows in the message.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The message, closed.
+    pub(crate) fn finish(mut self) -> String {
+        self.json.extend_from_slice(b"]}");
+        // serde_json writes UTF-8 only, and the head was a `str`.
+        String::from_utf8(self.json)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_joined_into_one_array_and_a_failed_row_leaves_no_trace() {
+        let empty = RowsMessage::new(r#"{"miners":["#, 0);
+        assert_eq!(empty.rows(), 0);
+        assert_eq!(empty.finish(), r#"{"miners":[]}"#);
+
+        let mut msg = RowsMessage::new(r#"{"type":"rows","miners":["#, 64);
+        msg.push(&serde_json::json!({"id": "a"})).expect("a row");
+        // A map with a non-string key cannot be JSON: its row must vanish whole, comma too.
+        let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert!(msg.push(&bad).is_err());
+        msg.push(&serde_json::json!({"id": "b"})).expect("a row");
+        assert_eq!(msg.rows(), 2);
+        let text = msg.finish();
+        assert_eq!(text, r#"{"type":"rows","miners":[{"id":"a"},{"id":"b"}]}"#);
+        let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(v["miners"].as_array().map(Vec::len), Some(2));
+    }
+}

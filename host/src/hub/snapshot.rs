@@ -4,7 +4,9 @@
 //! dashboards opening together (after a daemon restart, say) used to build a hundred of them
 //! on the runtime's threads and stall polling for seconds.
 
+use super::RowsMessage;
 use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
 use std::sync::{Arc, Weak};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -52,6 +54,62 @@ impl SnapshotCache {
     }
 }
 
+/// The fleet snapshot written part by part, each
+/// `{"type": "snapshot", "topic": "fleet", "part": i, "parts": n, "miners": [...]}` with at
+/// most `rows_per_part` rows (a client replaces its table once part `n - 1` is in). The number
+/// of parts is known from the start, from the rows to come; an empty fleet still gets one.
+#[derive(Debug)]
+pub struct SnapshotParts {
+    done: Vec<String>,
+    current: RowsMessage,
+    /// Rows offered to the current part, written or not: a row that failed to serialize
+    /// still takes its place, so the parts come out as many as announced.
+    offered: usize,
+    rows_per_part: usize,
+    parts: usize,
+}
+
+impl SnapshotParts {
+    /// A snapshot of `rows` rows to come.
+    pub fn new(rows: usize, rows_per_part: usize) -> Self {
+        let rows_per_part = rows_per_part.max(1);
+        let parts = rows.div_ceil(rows_per_part).max(1);
+        SnapshotParts {
+            done: Vec::with_capacity(parts),
+            current: RowsMessage::new(&head(0, parts), 0),
+            offered: 0,
+            rows_per_part,
+            parts,
+        }
+    }
+
+    /// Adds the next row; one that does not serialize is left out, with a warning.
+    pub fn push<T: Serialize + ?Sized>(&mut self, row: &T) {
+        if self.offered == self.rows_per_part {
+            // Each part is about as long as the last: make room for it at once.
+            let room = self.done.last().map_or(0, String::len) + 1024;
+            let next = RowsMessage::new(&head(self.done.len() + 1, self.parts), room);
+            self.done
+                .push(std::mem::replace(&mut self.current, next).finish());
+            self.offered = 0;
+        }
+        self.offered += 1;
+        if let Err(e) = self.current.push(row) {
+            tracing::warn!("a fleet row did not serialize: {e}");
+        }
+    }
+
+    /// The parts, in order.
+    pub fn finish(mut self) -> Vec<String> {
+        self.done.push(self.current.finish());
+        self.done
+    }
+}
+
+fn head(part: usize, parts: usize) -> String {
+    format!(r#"{{"type":"snapshot","topic":"fleet","part":{part},"parts":{parts},"miners":["#)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +152,77 @@ mod tests {
             b[0].as_str(),
             "two",
             "built again for a client that joined before"
+        );
+    }
+
+    fn parsed(parts: Vec<String>) -> Vec<serde_json::Value> {
+        parts
+            .iter()
+            .map(|p| serde_json::from_str(p).expect("JSON"))
+            .collect()
+    }
+
+    #[test]
+    fn a_snapshot_is_cut_into_numbered_parts_that_keep_every_row_in_order() {
+        let mut snap = SnapshotParts::new(7, 3);
+        for i in 0..7 {
+            snap.push(&serde_json::json!({ "id": format!("m{i}") }));
+        }
+        let parts = parsed(snap.finish());
+        assert_eq!(parts.len(), 3);
+        let mut ids = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            assert_eq!(
+                (&p["type"], &p["topic"]),
+                (&"snapshot".into(), &"fleet".into())
+            );
+            assert_eq!(
+                (p["part"].as_u64(), p["parts"].as_u64()),
+                (Some(i as u64), Some(3))
+            );
+            let miners = p["miners"].as_array().expect("miners");
+            assert!(miners.len() <= 3);
+            ids.extend(
+                miners
+                    .iter()
+                    .filter_map(|m| m["id"].as_str().map(String::from)),
+            );
+        }
+        assert_eq!(ids, ["m0", "m1", "m2", "m3", "m4", "m5", "m6"]);
+
+        let mut exact = SnapshotParts::new(6, 3);
+        for i in 0..6 {
+            exact.push(&serde_json::json!({ "id": i }));
+        }
+        assert_eq!(parsed(exact.finish()).len(), 2, "no empty part at the end");
+
+        let empty = parsed(SnapshotParts::new(0, 3).finish());
+        assert_eq!(empty.len(), 1, "an empty fleet still gets its snapshot");
+        assert_eq!(
+            (
+                empty[0]["parts"].as_u64(),
+                empty[0]["miners"].as_array().map(Vec::len)
+            ),
+            (Some(1), Some(0))
+        );
+    }
+
+    #[test]
+    fn a_row_that_fails_keeps_its_place_so_the_parts_are_as_announced() {
+        let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        let mut snap = SnapshotParts::new(4, 2);
+        snap.push(&bad);
+        snap.push(&bad);
+        snap.push(&serde_json::json!({"id": "c"}));
+        snap.push(&serde_json::json!({"id": "d"}));
+        let parts = parsed(snap.finish());
+        // A client waits for part `parts - 1`: it must come.
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1]["part"].as_u64(), Some(1));
+        assert_eq!(parts[0]["miners"], serde_json::json!([]));
+        assert_eq!(
+            parts[1]["miners"],
+            serde_json::json!([{"id": "c"}, {"id": "d"}])
         );
     }
 }

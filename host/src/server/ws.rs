@@ -11,7 +11,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::hub::{Event, FleetRow, Topic, TopicError, Topics, miner_json, wrap_rows};
+use crate::hub::{Event, FleetRow, SnapshotParts, Topic, TopicError, Topics, miner_json};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -413,12 +413,11 @@ async fn recv_some(rx: &mut Option<Receiver<Arc<Event>>>) -> Result<Arc<Event>, 
     }
 }
 
-/// The fleet snapshot in parts of at most `part_rows` rows, each
-/// `{"type": "snapshot", "topic": "fleet", "part": i, "parts": n, "miners": [...]}` (a client
-/// replaces its table once part `n - 1` is in): a row per configured miner (with its name and
-/// labels), and one per other miner the store holds. A miner not yet polled has only its id,
-/// name and labels. Rows are written straight into strings: at 10,000 miners a
-/// `serde_json::Value` tree per row cost ~50 ms and ~30 MB per client.
+/// The fleet snapshot in parts of at most `part_rows` rows (see [`SnapshotParts`]): a row
+/// per configured miner (with its name and labels), and one per other miner the store holds.
+/// A miner not yet polled has only its id, name and labels. Rows are written straight into
+/// the parts: at 10,000 miners a `serde_json::Value` tree per row cost ~50 ms and ~30 MB per
+/// client.
 fn fleet_snapshot(state: &AppState, part_rows: usize) -> Vec<String> {
     let mut configs = state
         .ready()
@@ -426,26 +425,8 @@ fn fleet_snapshot(state: &AppState, part_rows: usize) -> Vec<String> {
         .map(|m| m.configs())
         .unwrap_or_default();
     configs.sort_by(|a, b| a.id.cmp(&b.id));
-    let row = |r: serde_json::Result<String>| {
-        r.map_err(|e| tracing::warn!("a fleet row did not serialize: {e}"))
-            .ok()
-    };
-    let mut rows: Vec<String> = configs
-        .iter()
-        .filter_map(|c| {
-            row(match state.miners().get(&c.id) {
-                Some(snap) => serde_json::to_string(&FleetRow {
-                    name: c.name.as_deref(),
-                    labels: Some(&c.labels),
-                    ..FleetRow::of(&snap)
-                }),
-                None => serde_json::to_string(
-                    &serde_json::json!({"id": c.id, "name": c.name, "labels": c.labels}),
-                ),
-            })
-        })
-        .collect();
-    let mut others: Vec<_> = state
+    // `list` comes sorted by id.
+    let others: Vec<_> = state
         .miners()
         .list()
         .into_iter()
@@ -455,72 +436,21 @@ fn fleet_snapshot(state: &AppState, part_rows: usize) -> Vec<String> {
                 .is_err()
         })
         .collect();
-    others.sort_by(|a, b| a.record.id.cmp(&b.record.id));
-    rows.extend(
-        others
-            .iter()
-            .filter_map(|snap| row(serde_json::to_string(&FleetRow::of(snap)))),
-    );
-    snapshot_parts(&rows, part_rows)
-}
-
-/// `rows` cut into snapshot messages (one, with no miners, for an empty fleet).
-fn snapshot_parts(rows: &[String], part_rows: usize) -> Vec<String> {
-    let chunks: Vec<&[String]> = if rows.is_empty() {
-        vec![&[]]
-    } else {
-        rows.chunks(part_rows.max(1)).collect()
-    };
-    let parts = chunks.len();
-    chunks
-        .iter()
-        .enumerate()
-        .map(|(i, chunk)| {
-            let head = format!(
-                r#"{{"type":"snapshot","topic":"fleet","part":{i},"parts":{parts},"miners":["#
-            );
-            wrap_rows(&head, chunk)
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::snapshot_parts;
-
-    #[test]
-    fn a_snapshot_is_cut_into_numbered_parts_that_keep_every_row_in_order() {
-        let rows: Vec<String> = (0..7).map(|i| format!(r#"{{"id":"m{i}"}}"#)).collect();
-        let parts: Vec<serde_json::Value> = snapshot_parts(&rows, 3)
-            .iter()
-            .map(|p| serde_json::from_str(p).expect("JSON"))
-            .collect();
-        assert_eq!(parts.len(), 3);
-        let mut ids = Vec::new();
-        for (i, p) in parts.iter().enumerate() {
-            assert_eq!(
-                (&p["type"], &p["topic"]),
-                (&"snapshot".into(), &"fleet".into())
-            );
-            assert_eq!(
-                (p["part"].as_u64(), p["parts"].as_u64()),
-                (Some(i as u64), Some(3))
-            );
-            let miners = p["miners"].as_array().expect("miners");
-            assert!(miners.len() <= 3);
-            ids.extend(
-                miners
-                    .iter()
-                    .filter_map(|m| m["id"].as_str().map(String::from)),
-            );
+    let mut parts = SnapshotParts::new(configs.len() + others.len(), part_rows);
+    for c in &configs {
+        match state.miners().get(&c.id) {
+            Some(snap) => parts.push(&FleetRow {
+                name: c.name.as_deref(),
+                labels: Some(&c.labels),
+                ..FleetRow::of(&snap)
+            }),
+            None => {
+                parts.push(&serde_json::json!({"id": c.id, "name": c.name, "labels": c.labels}))
+            }
         }
-        assert_eq!(ids, ["m0", "m1", "m2", "m3", "m4", "m5", "m6"]);
-        let empty = snapshot_parts(&[], 3);
-        assert_eq!(empty.len(), 1, "an empty fleet still gets its snapshot");
-        let v: serde_json::Value = serde_json::from_str(&empty[0]).expect("JSON");
-        assert_eq!(
-            (v["parts"].as_u64(), v["miners"].as_array().map(Vec::len)),
-            (Some(1), Some(0))
-        );
     }
+    for snap in &others {
+        parts.push(&FleetRow::of(snap));
+    }
+    parts.finish()
 }
