@@ -213,7 +213,14 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
         "  simulator CPU (apart): {:.1} µs per poll",
         sim_cpu * 1e6 / dp
     );
-    println!("  daemon RSS: {:.1} MB", rss_alone as f64 / 1024.0);
+    let heap = crate::memory::heap_stats();
+    let mb = |b: u64| b as f64 / 1048576.0;
+    println!(
+        "  daemon RSS: {:.1} MB (heap {:.1} MB live, {:.1} MB resident)",
+        rss_alone as f64 / 1024.0,
+        mb(heap.map_or(0, |h| h.allocated)),
+        mb(heap.map_or(0, |h| h.resident)),
+    );
     if args.steady_seconds > 0 {
         steady_state(addr, Duration::from_secs(args.steady_seconds)).await?;
     }
@@ -245,6 +252,13 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
             "  daemon peak RSS, snapshots to {} clients included: {:.1} MB",
             args.clients,
             status_kib("self", "VmHWM").unwrap_or(0) as f64 / 1024.0
+        );
+        let heap = crate::memory::heap_stats();
+        println!(
+            "  at the clients' end: RSS {:.1} MB, heap {:.1} MB live, {:.1} MB resident",
+            status_kib("self", "VmRSS").unwrap_or(0) as f64 / 1024.0,
+            mb(heap.map_or(0, |h| h.allocated)),
+            mb(heap.map_or(0, |h| h.resident)),
         );
     }
     let _ = stop_tx.send(());
