@@ -11,7 +11,7 @@
 
 use super::BenchArgs;
 use super::clients::{SETTLE, WsClients};
-use super::proc::{cpu, cpu_split, status_kib};
+use super::proc::{cpu, cpu_split, heap_figures, status_kib};
 use crate::daemon::{Settings, open_storage, serve_daemon_until};
 use crate::runtime::CompileIn;
 use crate::storage::MinerConfig;
@@ -213,13 +213,10 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
         "  simulator CPU (apart): {:.1} µs per poll",
         sim_cpu * 1e6 / dp
     );
-    let heap = crate::memory::heap_stats();
-    let mb = |b: u64| b as f64 / 1048576.0;
     println!(
-        "  daemon RSS: {:.1} MB (heap {:.1} MB live, {:.1} MB resident)",
+        "  daemon RSS: {:.1} MB ({})",
         rss_alone as f64 / 1024.0,
-        mb(heap.map_or(0, |h| h.allocated)),
-        mb(heap.map_or(0, |h| h.resident)),
+        heap_figures()
     );
     if args.steady_seconds > 0 {
         steady_state(addr, Duration::from_secs(args.steady_seconds)).await?;
@@ -253,12 +250,10 @@ async fn run_fleet(n: usize, args: &BenchArgs) -> anyhow::Result<()> {
             args.clients,
             status_kib("self", "VmHWM").unwrap_or(0) as f64 / 1024.0
         );
-        let heap = crate::memory::heap_stats();
         println!(
-            "  at the clients' end: RSS {:.1} MB, heap {:.1} MB live, {:.1} MB resident",
+            "  at the clients' end: RSS {:.1} MB, {}",
             status_kib("self", "VmRSS").unwrap_or(0) as f64 / 1024.0,
-            mb(heap.map_or(0, |h| h.allocated)),
-            mb(heap.map_or(0, |h| h.resident)),
+            heap_figures()
         );
     }
     let _ = stop_tx.send(());
@@ -285,14 +280,11 @@ async fn steady_state(addr: SocketAddr, span: Duration) -> anyhow::Result<()> {
         // "Live" includes ~21 MB of sled's metrics histograms, allocated at start and never
         // touched (heaptrack; opening sled costs 0.9 MB RSS with jemalloc).
         if reads.is_multiple_of(6) {
-            let heap = crate::memory::heap_stats();
-            let mb = |b: u64| b as f64 / 1048576.0;
             println!(
-                "    at {:>5.0} s: RSS {:.1} MB, heap {:.1} MB live, {:.1} MB resident",
+                "    at {:>5.0} s: RSS {:.1} MB, {}",
                 t0.elapsed().as_secs_f64(),
                 last as f64 / 1024.0,
-                mb(heap.map_or(0, |h| h.allocated)),
-                mb(heap.map_or(0, |h| h.resident)),
+                heap_figures()
             );
         }
     }

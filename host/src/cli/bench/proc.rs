@@ -58,6 +58,17 @@ pub fn status_kib(pid: &str, field: &str) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+/// This process's heap as the allocator sees it: `heap X MB live, Y MB resident`.
+pub fn heap_figures() -> String {
+    let heap = crate::memory::heap_stats();
+    let mb = |b: u64| b as f64 / 1048576.0;
+    format!(
+        "heap {:.1} MB live, {:.1} MB resident",
+        mb(heap.map_or(0, |h| h.allocated)),
+        mb(heap.map_or(0, |h| h.resident)),
+    )
+}
+
 /// The `q` quantile of sorted `v`.
 /// Sockets in TIME_WAIT on this machine (`/proc/net/tcp` and `tcp6`, state `06`).
 pub fn time_wait_sockets() -> usize {
