@@ -1,15 +1,16 @@
 //! The host's two network exchanges with miners: one HTTP/1.1 request (on a connection kept
-//! from the last one when it may be), and one CGMiner-style TCP request read to EOF. Used by
-//! the `miner-io` host interface and by auto-detection. Every exchange is bounded in time and
-//! size.
+//! from the last one when it may be; the wire format is in `http1`), and one CGMiner-style TCP
+//! request read to EOF. Used by the `miner-io` host interface and by auto-detection. Every
+//! exchange is bounded in time and size.
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
+use bytes::Bytes;
+use http::{Method, Request, header};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 mod fd_limit;
+mod http1;
 mod idle;
 pub use fd_limit::{idle_connection_budget, open_files_limit, raise_open_files_limit};
 pub use idle::IdleConnections;
@@ -48,25 +49,19 @@ async fn connect(host: &str, port: u16) -> Result<TcpStream, NetError> {
         .map_err(|e| NetError::Unreachable(e.to_string()))
 }
 
-/// [`connect`] for HTTP, where a request may go out in more than one write (head, then body)
-/// and Nagle would hold the second until the first is acknowledged.
-async fn connect_nodelay(host: &str, port: u16) -> Result<TcpStream, NetError> {
-    let stream = connect(host, port).await?;
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
-}
-
 /// Sends `req` to `host:port` on a new connection and reads the response, within `timeout`.
 pub async fn http(
     host: &str,
     port: u16,
-    req: hyper::Request<Full<Bytes>>,
+    req: Request<Bytes>,
     max_body: usize,
     timeout: Duration,
 ) -> Result<HttpReply, NetError> {
+    let wire = http1::encode(&req);
+    let head = req.method() == Method::HEAD;
     tokio::time::timeout(timeout, async {
-        let stream = connect_nodelay(host, port).await?;
-        exchange(stream, req, max_body)
+        let stream = connect(host, port).await?;
+        exchange(stream, &wire, head, max_body)
             .await
             .map(|(reply, _)| reply)
     })
@@ -82,19 +77,21 @@ pub async fn http_reusing(
     idle: &IdleConnections,
     host: &str,
     port: u16,
-    req: hyper::Request<Full<Bytes>>,
+    req: Request<Bytes>,
     max_body: usize,
     timeout: Duration,
 ) -> Result<HttpReply, NetError> {
-    if !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return http(host, port, req, max_body, timeout).await;
     }
+    let wire = http1::encode(&req);
+    let head = req.method() == Method::HEAD;
     tokio::time::timeout(timeout, async {
         if let Some(stream) = idle.take(host, port) {
             // The peer may have closed the session just as it was taken: then the request
             // fails before any reply, and goes again on a new connection. A reply too large
             // would be as large again.
-            match exchange(stream, duplicate(&req), max_body).await {
+            match exchange(stream, &wire, head, max_body).await {
                 Ok((reply, kept)) => {
                     if let Some(s) = kept {
                         idle.put(host, port, s);
@@ -105,8 +102,8 @@ pub async fn http_reusing(
                 Err(e) => tracing::trace!(host, port, "kept connection failed ({e}); reconnecting"),
             }
         }
-        let stream = connect_nodelay(host, port).await?;
-        let (reply, kept) = exchange(stream, req, max_body).await?;
+        let stream = connect(host, port).await?;
+        let (reply, kept) = exchange(stream, &wire, head, max_body).await?;
         if let Some(s) = kept {
             idle.put(host, port, s);
         }
@@ -116,112 +113,35 @@ pub async fn http_reusing(
     .unwrap_or(Err(NetError::Timeout))
 }
 
-/// A copy of `req` to send again (the body is reference-counted, not copied).
-fn duplicate(req: &hyper::Request<Full<Bytes>>) -> hyper::Request<Full<Bytes>> {
-    let mut copy = hyper::Request::new(req.body().clone());
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
-    copy
-}
-
-/// Whether the connection may carry another request after `resp`: HTTP/1.1, not closed by the
-/// server, and a body whose end is marked (not "read until the server closes").
-fn reusable<B>(resp: &hyper::Response<B>) -> bool {
-    let headers = resp.headers();
-    let closes = headers.get_all(hyper::header::CONNECTION).iter().any(|v| {
-        String::from_utf8_lossy(v.as_bytes())
-            .to_ascii_lowercase()
-            .contains("close")
-    });
-    resp.version() == hyper::Version::HTTP_11
-        && !closes
-        && (headers.contains_key(hyper::header::CONTENT_LENGTH)
-            || headers.contains_key(hyper::header::TRANSFER_ENCODING))
-}
-
-/// One request and its response on `stream`; the stream back if it can carry another.
+/// Sends the encoded request `wire` on `stream` and reads the response; the stream back if it
+/// can carry another request.
 async fn exchange(
-    stream: TcpStream,
-    req: hyper::Request<Full<Bytes>>,
+    mut stream: TcpStream,
+    wire: &[u8],
+    head: bool,
     max_body: usize,
 ) -> Result<(HttpReply, Option<TcpStream>), NetError> {
-    let (mut sender, mut conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| NetError::Protocol(e.to_string()))?;
-    let request = async move {
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| NetError::Protocol(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let keep = reusable(&resp);
-        let headers = resp
-            .headers()
-            .iter()
-            .take(64)
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = Limited::new(resp.into_body(), max_body)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    NetError::TooLarge(max_body)
-                } else {
-                    NetError::Protocol(e.to_string())
-                }
-            })?
-            .to_bytes()
-            .to_vec();
-        // `sender` is dropped here: the connection then finishes once it is idle again.
-        Ok((
-            HttpReply {
-                status,
-                headers,
-                body,
-            },
-            keep,
-        ))
-    };
-    // The connection is driven here rather than spawned: one task less per request, and it
-    // ends without shutting the socket, so the socket can be kept.
-    let (result, finished) = tokio::join!(
-        request,
-        std::future::poll_fn(|cx| conn.poll_without_shutdown(cx))
-    );
-    let (reply, keep) = result?;
-    let kept = (keep && finished.is_ok())
-        .then(|| conn.into_parts())
-        .filter(|parts| parts.read_buf.is_empty())
-        .map(|parts| parts.io.into_inner());
-    Ok((reply, kept))
+    stream
+        .write_all(wire)
+        .await
+        .map_err(|e| NetError::Protocol(format!("write failed: {e}")))?;
+    let (reply, reusable) = http1::read_response(&mut stream, head, max_body).await?;
+    Ok((reply, reusable.then_some(stream)))
 }
 
 /// A `GET path` request for `host:port`, with no `Origin` header (AxeOS refuses non-private
 /// origins).
-pub fn get_request(
-    host: &str,
-    port: u16,
-    path: &str,
-) -> Result<hyper::Request<Full<Bytes>>, NetError> {
+pub fn get_request(host: &str, port: u16, path: &str) -> Result<Request<Bytes>, NetError> {
     let authority = if port == 80 {
         host.to_string()
     } else {
         format!("{host}:{port}")
     };
-    hyper::Request::builder()
-        .method(hyper::Method::GET)
+    Request::builder()
+        .method(Method::GET)
         .uri(path)
-        .header(hyper::header::HOST, authority)
-        .body(Full::new(Bytes::new()))
+        .header(header::HOST, authority)
+        .body(Bytes::new())
         .map_err(|e| NetError::Protocol(e.to_string()))
 }
 

@@ -8,8 +8,7 @@ use super::BoundaryLimits;
 use crate::net::{self, IdleConnections, NetError};
 use crate::runtime::bindings::miner_io::{Host, HttpRequest, HttpResponse, IoError};
 use crate::runtime::bindings::types::Target;
-use http_body_util::Full;
-use hyper::body::Bytes;
+use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::HasData;
@@ -86,7 +85,7 @@ fn io_error(e: NetError) -> IoError {
 
 impl Host for MinerIoCtx {
     async fn http(&mut self, req: HttpRequest) -> Result<HttpResponse, IoError> {
-        let uri: hyper::Uri = req
+        let uri: http::Uri = req
             .url
             .parse()
             .map_err(|e| IoError::Protocol(format!("bad URL {:?}: {e}", req.url)))?;
@@ -100,12 +99,12 @@ impl Host for MinerIoCtx {
         if req.body.len() > self.limits.request_bytes {
             return Err(IoError::TooLarge(self.limits.request_bytes as u32));
         }
-        let method = hyper::Method::from_bytes(req.method.as_bytes())
+        let method = http::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| IoError::Protocol(format!("bad method {:?}", req.method)))?;
         let port = uri.port_u16().unwrap_or(80);
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-        let mut builder = hyper::Request::builder().method(method).uri(path).header(
-            hyper::header::HOST,
+        let mut builder = http::Request::builder().method(method).uri(path).header(
+            http::header::HOST,
             uri.authority().map_or(host.as_str(), |a| a.as_str()),
         );
         for (k, v) in req.headers.iter().take(32) {
@@ -116,7 +115,7 @@ impl Host for MinerIoCtx {
             builder = builder.header(k.as_str(), v.as_str());
         }
         let request = builder
-            .body(Full::new(Bytes::from(req.body)))
+            .body(Bytes::from(req.body))
             .map_err(|e| IoError::Protocol(e.to_string()))?;
         let timeout = self.timeout(req.timeout_ms);
         let started = Instant::now();

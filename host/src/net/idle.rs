@@ -5,8 +5,8 @@
 //! `lru_purge_enable` (ESP-Miner sets it, with 20 sockets), closes the least recently used one
 //! when it needs a socket, so holding one idle connection per miner never locks anyone out.
 //!
-//! Only the bare socket is kept, not hyper's connection with its buffers (at 10,000 miners
-//! those would cost tens of MB while they wait), and kept out of tokio's reactor: registered
+//! Only the bare socket is kept, not a read buffer with it (at 10,000 miners buffers would cost
+//! tens of MB while they wait), and kept out of tokio's reactor: registered
 //! there, each idle socket cost about 1 KB (4-6 MB at 10,000 miners, measured). Taking it back
 //! costs two `epoll_ctl` calls and a `recv`, a few µs.
 
