@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod discovery;
+pub mod hashing;
 pub mod host_api;
 pub mod hub;
 pub mod manager;

@@ -13,12 +13,12 @@
 //! made under.
 
 use super::{RuleEvent, RuleEventKind};
+use crate::hashing::FastMap;
 use crate::runtime::Plugin;
 use crate::runtime::record::fields_from_wit;
 use crate::runtime::rule_types::{self as wit, Verdict};
 use solomon_plugin_sdk::rest::{Bound, Gauge, MAX_BOUNDS, holds};
 use solomon_plugin_sdk::{Fields, MinerRecord};
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 /// Most rules tracked at once; a rule beyond them is sent every event.
@@ -31,7 +31,7 @@ pub(super) struct Rests {
     /// reloaded (a new `Plugin`) never inherits the rests of its old version.
     slots: Vec<Weak<Plugin>>,
     /// The rests on each miner.
-    miners: HashMap<String, OnMiner>,
+    miners: FastMap<String, OnMiner>,
 }
 
 /// The rests on one miner, packed in two vectors: at 10,000 miners and eight resting rules,

@@ -7,9 +7,10 @@
 
 use super::Shared;
 use super::poller::{PollerState, jitter, poll_once};
+use crate::hashing::FastMap;
 use crate::storage::MinerConfig;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -55,7 +56,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiv
     let mut s = Schedule {
         shared,
         done: done_tx,
-        slots: HashMap::new(),
+        slots: FastMap::default(),
         heap: BinaryHeap::new(),
         counter: 0,
     };
@@ -95,7 +96,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiv
 struct Schedule {
     shared: Arc<Shared>,
     done: mpsc::UnboundedSender<Done>,
-    slots: HashMap<Arc<str>, Slot>,
+    slots: FastMap<Arc<str>, Slot>,
     /// Next turns: (when, ticket, miner).
     heap: BinaryHeap<Reverse<(Instant, u64, Arc<str>)>>,
     counter: u64,

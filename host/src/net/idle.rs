@@ -10,8 +10,8 @@
 //! socket cost about 1 KB (4-6 MB at 10,000 miners, measured). Taking it back costs two
 //! `epoll_ctl` calls and a `recv`, a few µs.
 
+use crate::hashing::FastMap;
 use parking_lot::{Mutex, MutexGuard};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
@@ -34,7 +34,7 @@ struct Slots {
     /// By `host:port`: miners behind one address (port forwarding) each keep their own. A
     /// taken connection leaves its address behind, empty, so that putting it back allocates
     /// no key (until a sweep clears empty addresses).
-    by_addr: HashMap<Box<str>, Option<Idle>>,
+    by_addr: FastMap<Box<str>, Option<Idle>>,
     /// Connections held (addresses not empty).
     held: usize,
     last_sweep: Instant,
@@ -80,7 +80,7 @@ impl IdleConnections {
     pub fn with_max_idle(capacity: usize, max_idle: Duration) -> Self {
         IdleConnections {
             slots: Mutex::new(Slots {
-                by_addr: HashMap::new(),
+                by_addr: FastMap::default(),
                 held: 0,
                 last_sweep: Instant::now(),
             }),

@@ -1,6 +1,6 @@
 //! The one place live miner records live.
 //!
-//! Sharded `RwLock<HashMap>`s (parking_lot, synchronous): every method takes a lock, does a
+//! Sharded `RwLock<FastMap>`s (parking_lot, synchronous): every method takes a lock, does a
 //! bounded amount of work and returns, so a guard can never be held across an `.await` or a
 //! plugin call: that is enforced by construction, since no guard leaves a method. Records are
 //! immutable `Arc` snapshots: a reader clones a pointer under the read lock and never sees a
@@ -9,12 +9,12 @@
 //! optimistic concurrency (`update_if_version`).
 
 use super::lock_stats::{LockStats, LockStatsSnapshot};
+use crate::hashing::{FastMap, FastState};
 use crate::host_api::clock::unix_ms as now_ms;
 use parking_lot::RwLock;
 use solomon_plugin_sdk::MinerRecord;
 use std::cell::Cell;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,12 +54,12 @@ pub enum StoreError {
     },
 }
 
-type Shard = RwLock<HashMap<String, Snapshot>>;
+type Shard = RwLock<FastMap<String, Snapshot>>;
 
 /// The live miner store.
 pub struct MinerStore {
     shards: Box<[Shard]>,
-    hasher: RandomState,
+    hasher: FastState,
     stats: LockStats,
 }
 
@@ -77,8 +77,10 @@ impl MinerStore {
     /// An empty store.
     pub fn new() -> Self {
         MinerStore {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
-            hasher: RandomState::new(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(FastMap::default()))
+                .collect(),
+            hasher: FastState::default(),
             stats: LockStats::default(),
         }
     }
@@ -87,7 +89,7 @@ impl MinerStore {
         &self.shards[(self.hasher.hash_one(id) as usize) % SHARDS]
     }
 
-    fn read<R>(&self, shard: &Shard, f: impl FnOnce(&HashMap<String, Snapshot>) -> R) -> R {
+    fn read<R>(&self, shard: &Shard, f: impl FnOnce(&FastMap<String, Snapshot>) -> R) -> R {
         let sample = READS.with(|c| {
             let n = c.get().wrapping_add(1);
             c.set(n);
@@ -103,7 +105,7 @@ impl MinerStore {
         }
     }
 
-    fn write<R>(&self, shard: &Shard, f: impl FnOnce(&mut HashMap<String, Snapshot>) -> R) -> R {
+    fn write<R>(&self, shard: &Shard, f: impl FnOnce(&mut FastMap<String, Snapshot>) -> R) -> R {
         let start = Instant::now();
         let mut guard = shard.write();
         let acquired = Instant::now();
@@ -222,6 +224,7 @@ impl MinerStore {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::HashMap;
 
     fn rec(id: &str, n: u64) -> MinerRecord {
         MinerRecord {

@@ -16,9 +16,10 @@
 //! key runs its sled call under that key's stripe lock and updates the mirror before letting
 //! go, so a read that missed cannot put an old value back after a write.
 
+use crate::hashing::{FastMap, FastState};
 use crate::host_api::plugin_state::{BackendError, StateBackend};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What an entry costs beyond its key and value (the map's slot, two allocations): counted so
@@ -39,14 +40,14 @@ fn weight(key: &[u8], v: &Mirrored) -> u64 {
 pub struct SledState {
     tree: sled::Tree,
     counts: parking_lot::Mutex<HashMap<String, usize>>,
-    stripes: [parking_lot::Mutex<HashMap<Box<[u8]>, Mirrored>>; STRIPES],
-    hasher: RandomState,
+    stripes: [parking_lot::Mutex<FastMap<Box<[u8]>, Mirrored>>; STRIPES],
+    hasher: FastState,
     mirrored: AtomicU64,
     cap: u64,
 }
 
 /// One stripe, locked.
-type Stripe<'a> = parking_lot::MutexGuard<'a, HashMap<Box<[u8]>, Mirrored>>;
+type Stripe<'a> = parking_lot::MutexGuard<'a, FastMap<Box<[u8]>, Mirrored>>;
 
 impl SledState {
     /// Over `tree`, with a mirror of at most `cap` bytes (0: none), counting an entry's key,
@@ -56,7 +57,7 @@ impl SledState {
             tree,
             counts: Default::default(),
             stripes: std::array::from_fn(|_| Default::default()),
-            hasher: RandomState::new(),
+            hasher: FastState::default(),
             mirrored: AtomicU64::new(0),
             cap,
         }

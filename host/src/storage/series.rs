@@ -38,6 +38,7 @@ use super::rollup::{
 };
 use super::wal::{Entry, Wal};
 use super::{Point, Resolution, StorageError};
+use crate::hashing::FastMap;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -117,11 +118,11 @@ pub struct Mark {
 /// Unsealed samples, each with the write sequence of the `w` key that holds it.
 #[derive(Default)]
 struct Head {
-    samples: HashMap<u32, Pending>,
+    samples: FastMap<u32, Pending>,
     /// Unsealed samples per live log entry (by write sequence).
     refs: BTreeMap<u64, usize>,
     /// Log segment of each live entry.
-    segments: HashMap<u64, u64>,
+    segments: FastMap<u64, u64>,
     next_seq: u64,
     /// Samples held across all series (bounded by `max_head_samples`).
     total: usize,
@@ -163,10 +164,10 @@ pub struct Series {
     chunk_samples: usize,
     max_live_wal: usize,
     max_head_samples: usize,
-    ids: RwLock<HashMap<String, u32>>,
+    ids: RwLock<FastMap<String, u32>>,
     /// Also serialises writers.
     head: Mutex<Head>,
-    marks: RwLock<HashMap<u32, Mark>>,
+    marks: RwLock<FastMap<u32, Mark>>,
     /// The day (since the epoch) raw history was last rolled up to, and 5-minute and hourly
     /// rows pruned to: see [`due`].
     rolled_day: AtomicU64,
@@ -292,7 +293,7 @@ impl Series {
         max_live_wal: usize,
         max_head_samples: usize,
     ) -> Result<Series, StorageError> {
-        let mut ids = HashMap::new();
+        let mut ids = FastMap::default();
         for item in tree.scan_prefix([ID]) {
             let (k, v) = item?;
             let id = String::from_utf8_lossy(&k[1..]).into_owned();
@@ -344,7 +345,7 @@ impl Series {
             }
         }
         tree.apply_batch(new_ids)?;
-        let mut marks: HashMap<u32, Mark> = HashMap::new();
+        let mut marks: FastMap<u32, Mark> = FastMap::default();
         for (series, samples) in &head.samples {
             marks.entry(*series).or_default().head_ts = samples.last_ts().unwrap_or(0);
         }
