@@ -290,16 +290,24 @@ impl<R: AsyncRead + Unpin> Raw<'_, R> {
 
     /// The next line, without its line ending (CRLF, or a bare LF as lenient servers send).
     async fn line(&mut self) -> Result<Vec<u8>, NetError> {
+        // Bytes of the line already searched: a line trickling in is scanned once, not again
+        // from its start at every read.
+        let mut searched = 0;
         loop {
             let rest = &self.buf[self.at..];
-            if let Some(i) = rest.iter().position(|&b| b == b'\n') {
-                let line = rest[..i].strip_suffix(b"\r").unwrap_or(&rest[..i]).to_vec();
-                self.at += i + 1;
+            if let Some(i) = rest[searched..].iter().position(|&b| b == b'\n') {
+                let end = searched + i;
+                let line = rest[..end]
+                    .strip_suffix(b"\r")
+                    .unwrap_or(&rest[..end])
+                    .to_vec();
+                self.at += end + 1;
                 return Ok(line);
             }
             if rest.len() > MAX_LINE {
                 return Err(protocol("chunk-size or trailer line longer than 4 KiB"));
             }
+            searched = rest.len();
             self.fill().await?;
         }
     }
